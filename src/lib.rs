@@ -1,0 +1,11 @@
+//! roombell: a video doorbell / intercom daemon, its room server and the client side of the
+//! room protocol. See README.md for the big picture and `docs/` for the details.
+
+pub mod client;
+pub mod config;
+pub mod logging;
+pub mod protocol;
+pub mod room;
+pub mod rtc_peer;
+pub mod shutdown;
+pub mod usersig;
