@@ -193,3 +193,62 @@ async fn two_clients_exchange_h264_and_opus_and_a_forger_is_refused() {
     b.close().await;
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audio_only_subscription_gets_only_audio() {
+    let server = start_room();
+    let (a, _a_events) = connect(&server, "door").await;
+    let (b, mut b_events) = connect(&server, "phone").await;
+    a.join(RoomId::Number(ROOM), Role::Anchor, None)
+        .await
+        .expect("A joins");
+    b.join(RoomId::Number(ROOM), Role::Anchor, None)
+        .await
+        .expect("B joins");
+    let frames = tokio::task::spawn_blocking(|| encode_frames(30))
+        .await
+        .expect("encoding thread");
+    let audio = opus_sine(440.0, 50);
+    let mut publisher = a.publish(true, true).await.expect("A publishes");
+    assert!(publisher.wait_connected(Duration::from_secs(10)).await);
+    wait_event(&mut b_events, Duration::from_secs(5), |e| {
+        matches!(e, ClientEvent::StreamAdded(_)).then_some(())
+    })
+    .await
+    .expect("stream-added");
+    let mut subscriber = b
+        .subscribe("door", true, false)
+        .await
+        .expect("B subscribes to audio");
+    let sender = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(20));
+        for tick in 0..150usize {
+            ticker.tick().await;
+            let _ = publisher
+                .write_audio(audio[tick % audio.len()].clone(), Duration::from_millis(20))
+                .await;
+            if tick % 2 == 0 {
+                let _ = publisher
+                    .write_video(
+                        frames[(tick / 2) % frames.len()].clone(),
+                        Duration::from_millis(40),
+                    )
+                    .await;
+            }
+        }
+    });
+    let (mut audio_packets, mut video_packets) = (0, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(media)) = tokio::time::timeout_at(deadline, subscriber.next_media()).await {
+        match media.kind {
+            MediaKind::Audio => audio_packets += 1,
+            MediaKind::Video => video_packets += 1,
+        }
+    }
+    sender.abort();
+    assert!(audio_packets > 50, "only {audio_packets} audio packets");
+    assert_eq!(video_packets, 0, "an audio-only subscriber received video");
+    a.close().await;
+    b.close().await;
+    server.stop();
+}

@@ -380,18 +380,18 @@ pub(super) async fn subscribe(
         .into());
     }
     let (pc, events) = rtc_peer::build_peer(&shared.config.peer).await?;
-    for (kind, wanted) in [(RtpCodecKind::Audio, audio), (RtpCodecKind::Video, video)] {
-        if wanted {
-            pc.add_transceiver_from_kind(
-                kind,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Recvonly,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(|e| ClientError::Media(e.into()))?;
-        }
+    // Both kinds are always offered, as browsers do: the server answers with only what the
+    // subscribe asked for, so the SFU alone decides what flows.
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        pc.add_transceiver_from_kind(
+            kind,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(|e| ClientError::Media(e.into()))?;
     }
     let peer = PeerId::Subscribe {
         user_id: user_id.to_owned(),

@@ -1,0 +1,166 @@
+//! The `roombell` command line: UserSig tools and the room server's refusals to start.
+
+mod common;
+
+use common::{SDK_APP_ID, SECRET_KEY};
+use std::process::{Command, Output};
+
+fn roombell(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_roombell"))
+        .args(args)
+        .env_remove("ROOMBELL__ROOM__SECRET_KEY")
+        .output()
+        .expect("roombell runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn usersig_gen_then_verify_round_trips() {
+    let app = SDK_APP_ID.to_string();
+    let out = roombell(&[
+        "usersig",
+        "gen",
+        "--sdk-app-id",
+        &app,
+        "--key",
+        SECRET_KEY,
+        "--user-id",
+        "doorbell-01",
+        "--expire",
+        "600",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sig = text(&out.stdout).trim().to_owned();
+    let out = roombell(&[
+        "usersig",
+        "verify",
+        "--sdk-app-id",
+        &app,
+        "--key",
+        SECRET_KEY,
+        "--user-id",
+        "doorbell-01",
+        &sig,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let document: serde_json::Value = serde_json::from_slice(&out.stdout).expect("prints JSON");
+    assert_eq!(document["identifier"], "doorbell-01");
+    assert_eq!(document["expire"], 600);
+
+    let out = roombell(&[
+        "usersig",
+        "verify",
+        "--sdk-app-id",
+        &app,
+        "--key",
+        "wrong",
+        "--user-id",
+        "doorbell-01",
+        &sig,
+    ]);
+    assert!(!out.status.success(), "a wrong key must fail");
+    assert!(
+        text(&out.stderr).contains("refused"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = roombell(&[
+        "usersig",
+        "verify",
+        "--sdk-app-id",
+        &app,
+        "--key",
+        SECRET_KEY,
+        "--user-id",
+        "doorbell-01",
+        "--now",
+        "9999999999",
+        &sig,
+    ]);
+    assert!(!out.status.success(), "an expired sig must fail");
+    assert!(
+        text(&out.stderr).to_lowercase().contains("expired"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn usersig_gen_makes_private_map_keys() {
+    let app = SDK_APP_ID.to_string();
+    let out = roombell(&[
+        "usersig",
+        "gen",
+        "--sdk-app-id",
+        &app,
+        "--key",
+        SECRET_KEY,
+        "--user-id",
+        "phone",
+        "--room-id",
+        "1234",
+        "--privileges",
+        "42",
+        "--now",
+        "1700000000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pmk = text(&out.stdout).trim().to_owned();
+    let map = roombell::usersig::verify_private_map_key(
+        &pmk,
+        SDK_APP_ID as u32,
+        SECRET_KEY,
+        "phone",
+        1_700_000_001,
+    )
+    .expect("the printed key verifies");
+    assert_eq!(map.privileges, 42);
+    assert_eq!(map.room, roombell::usersig::PrivateMapRoom::Number(1234));
+
+    let out = roombell(&[
+        "usersig",
+        "gen",
+        "--sdk-app-id",
+        &app,
+        "--key",
+        SECRET_KEY,
+        "--user-id",
+        "phone",
+        "--room-id",
+        "1234",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a room without privileges is refused"
+    );
+}
+
+#[test]
+fn room_refuses_to_start_without_a_key_or_on_a_taken_port() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("room.toml");
+    std::fs::write(&config, "[room]\nsdk_app_id = 1400000000\n").expect("write config");
+    let out = roombell(&["room", "--config", config.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("room.secret_key"), "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    std::fs::write(
+        &config,
+        format!(
+            "[room]\nsdk_app_id = 1400000000\nsecret_key = \"k\"\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    )
+    .expect("write config");
+    let out = roombell(&["room", "--config", config.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(stderr.contains(&port.to_string()), "{stderr}");
+}
