@@ -4,6 +4,7 @@
 pub mod client;
 pub mod config;
 pub mod logging;
+pub mod media;
 pub mod protocol;
 pub mod room;
 pub mod rtc_peer;
