@@ -8,5 +8,6 @@ pub mod media;
 pub mod protocol;
 pub mod room;
 pub mod rtc_peer;
+pub mod runtime;
 pub mod shutdown;
 pub mod usersig;

@@ -209,8 +209,12 @@ async fn an_audio_only_subscription_gets_only_audio() {
         .await
         .expect("encoding thread");
     let audio = opus_sine(440.0, 50);
-    let mut publisher = a.publish(true, true).await.expect("A publishes");
-    assert!(publisher.wait_connected(Duration::from_secs(10)).await);
+    // B subscribes the moment it sees stream-added, while A's publication is still being set
+    // up on the server: the SFU must hold the subscription until the publisher is ready.
+    let publishing = tokio::spawn(async move {
+        let publisher = a.publish(true, true).await;
+        (a, publisher)
+    });
     wait_event(&mut b_events, Duration::from_secs(5), |e| {
         matches!(e, ClientEvent::StreamAdded(_)).then_some(())
     })
@@ -220,6 +224,9 @@ async fn an_audio_only_subscription_gets_only_audio() {
         .subscribe("door", true, false)
         .await
         .expect("B subscribes to audio");
+    let (a, publisher) = publishing.await.expect("publish task");
+    let mut publisher = publisher.expect("A publishes");
+    assert!(publisher.wait_connected(Duration::from_secs(10)).await);
     let sender = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_millis(20));
         for tick in 0..150usize {

@@ -269,7 +269,7 @@ impl Shared {
 /// A connection to a room server: one member of (at most) one room.
 pub struct Client {
     shared: Arc<Shared>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Client {
@@ -364,7 +364,7 @@ impl Client {
         Ok((
             Client {
                 shared,
-                tasks: vec![writer, reader, heartbeat],
+                tasks: Mutex::new(vec![writer, reader, heartbeat]),
             },
             events_rx,
         ))
@@ -509,9 +509,14 @@ impl Client {
     }
 
     /// Closes everything: peer connections and the signaling socket.
-    pub async fn close(mut self) {
+    pub async fn close(&self) {
         self.close_peers().await;
-        for task in self.tasks.drain(..) {
+        self.abort_tasks();
+    }
+
+    fn abort_tasks(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
             task.abort();
         }
     }
@@ -519,8 +524,6 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.abort_tasks();
     }
 }

@@ -96,6 +96,9 @@ pub struct RoomHub {
     candidate_sinks: HashMap<(ConnId, PeerId), CandidateSink>,
     /// Candidates trickled before their peer connection finished setting up.
     early_candidates: HashMap<(ConnId, PeerId), Vec<IceCandidate>>,
+    /// Subscriptions to a publisher whose media is still being set up: a browser subscribes
+    /// the moment it sees stream-added, which can be before the publisher's DTLS is up.
+    waiting_for_publication: HashMap<ConnId, Vec<Effect>>,
 }
 
 impl RoomHub {
@@ -115,6 +118,7 @@ impl RoomHub {
             pending: HashMap::new(),
             candidate_sinks: HashMap::new(),
             early_candidates: HashMap::new(),
+            waiting_for_publication: HashMap::new(),
         }
     }
 
@@ -188,6 +192,7 @@ impl RoomHub {
                 }
                 Effect::StopPublish { conn, stream_id } => {
                     tracing::info!(conn, stream_id, "stopping publication");
+                    self.fail_waiting_subscriptions(conn, ctx);
                     self.pending.remove(&(conn, PeerId::Publish));
                     self.forget_peer(conn, &PeerId::Publish);
                     if let Some(publication) = self.publications.remove(&conn) {
@@ -207,15 +212,28 @@ impl RoomHub {
                         user_id: publisher_user.clone(),
                     };
                     let Some(tap) = self.publications.get(&publisher).map(|p| p.tap()) else {
-                        // The publisher's media is still being set up (or failed): the
-                        // subscriber retries on the next stream-added.
-                        let effects = self.registry.media_failed(
-                            conn,
-                            &peer,
-                            request_id,
-                            "the publisher's media is not ready yet",
-                        );
-                        self.apply(effects, ctx);
+                        if self.pending.contains_key(&(publisher, PeerId::Publish)) {
+                            self.waiting_for_publication
+                                .entry(publisher)
+                                .or_default()
+                                .push(Effect::StartSubscribe {
+                                    conn,
+                                    request_id,
+                                    publisher,
+                                    publisher_user,
+                                    stream_id,
+                                    kinds,
+                                    sdp,
+                                });
+                        } else {
+                            let effects = self.registry.media_failed(
+                                conn,
+                                &peer,
+                                request_id,
+                                "the publisher has no media",
+                            );
+                            self.apply(effects, ctx);
+                        }
                         continue;
                     };
                     tracing::info!(
@@ -309,7 +327,7 @@ impl RoomHub {
             let failure = match result {
                 Ok(Ok((session, sink, answer))) => {
                     install(hub, session);
-                    hub.install_sink(conn, peer, sink);
+                    hub.install_sink(conn, peer.clone(), sink);
                     hub.send(
                         conn,
                         &ServerMessage::Response {
@@ -317,6 +335,13 @@ impl RoomHub {
                             sdp: Some(answer),
                         },
                     );
+                    if peer == PeerId::Publish {
+                        let waiting = hub
+                            .waiting_for_publication
+                            .remove(&conn)
+                            .unwrap_or_default();
+                        hub.apply(waiting, ctx);
+                    }
                     return;
                 }
                 Ok(Err(e)) => e.to_string(),
@@ -325,7 +350,35 @@ impl RoomHub {
             tracing::warn!(conn, ?peer, error = %failure, "media setup failed");
             let effects = hub.registry.media_failed(conn, &peer, request_id, &failure);
             hub.apply(effects, ctx);
+            if peer == PeerId::Publish {
+                hub.fail_waiting_subscriptions(conn, ctx);
+            }
         }));
+    }
+
+    /// The publisher's media will not come: answer whoever waited for it.
+    fn fail_waiting_subscriptions(&mut self, publisher: ConnId, ctx: &mut Context<Self>) {
+        for waiting in self
+            .waiting_for_publication
+            .remove(&publisher)
+            .unwrap_or_default()
+        {
+            if let Effect::StartSubscribe {
+                conn,
+                request_id,
+                publisher_user,
+                ..
+            } = waiting
+            {
+                let peer = PeerId::Subscribe {
+                    user_id: publisher_user,
+                };
+                let effects =
+                    self.registry
+                        .media_failed(conn, &peer, request_id, "the publication ended");
+                self.apply(effects, ctx);
+            }
+        }
     }
 
     fn install_sink(&mut self, conn: ConnId, peer: PeerId, sink: CandidateSink) {
@@ -414,6 +467,11 @@ impl Handler<Disconnect> for RoomHub {
             }
         }
         self.pending.retain(|(conn, _), _| *conn != msg.conn);
+        for waiting in self.waiting_for_publication.values_mut() {
+            waiting.retain(
+                |effect| !matches!(effect, Effect::StartSubscribe { conn, .. } if *conn == msg.conn),
+            );
+        }
         self.candidate_sinks
             .retain(|(conn, _), _| *conn != msg.conn);
         self.early_candidates
