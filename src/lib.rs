@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod device;
 pub mod logging;
 pub mod media;
 pub mod protocol;

@@ -11,8 +11,13 @@ fn under_journald() -> bool {
 
 /// Installs the global subscriber once; `RUST_LOG` chooses the level (default info).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,webrtc=warn,rtc=warn,rtc_ice=warn,rtc_dtls=warn"));
+    init_with(None)
+}
+
+/// Like `init`, with a default filter from config (`RUST_LOG` still wins when set).
+pub fn init_with(configured: Option<&str>) {
+    let fallback = configured.unwrap_or("info,webrtc=warn,rtc=warn,rtc_ice=warn,rtc_dtls=warn");
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(fallback));
     if under_journald() {
         if let Ok(journald) = tracing_journald::layer() {
             let _ = tracing_subscriber::registry()

@@ -20,6 +20,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the doorbell: joins the configured room, publishes camera and microphone, plays
+    /// whoever answers. Stays in the room (reconnecting by itself) until SIGTERM or Ctrl-C.
+    Run {
+        /// The daemon's TOML config; ROOMBELL__SECTION__KEY environment variables override it.
+        #[arg(long, short, default_value = "/etc/roombell/roombell.toml")]
+        config: PathBuf,
+    },
+    /// Runs a room server and a doorbell on test sources in one process, for a first look.
+    Demo {
+        #[arg(long, short, default_value = "config/demo.toml")]
+        config: PathBuf,
+        /// The room server's port (0 = any free port; the printed URL tells which).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Captures and encodes without a room, to check a camera and a microphone.
+    Record(RecordArgs),
     /// Runs the room server (signaling + SFU + web client).
     Room {
         /// TOML file with a [room] section; ROOMBELL__ROOM__* environment variables override it.
@@ -32,6 +49,40 @@ enum Command {
     /// Makes and checks TRTC UserSigs and privateMapKeys.
     #[command(subcommand)]
     Usersig(UsersigCommand),
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// The daemon's config, for the [video], [audio] and [encoder] sections (optional).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Annex-B H.264 output.
+    #[arg(long)]
+    video: Option<PathBuf>,
+    /// Ogg Opus output.
+    #[arg(long)]
+    audio: Option<PathBuf>,
+    /// Overrides video.backend: test, y4m or v4l2.
+    #[arg(long)]
+    video_source: Option<String>,
+    /// Overrides the size, e.g. 640x480.
+    #[arg(long)]
+    size: Option<String>,
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Overrides video.device (v4l2) or video.file (y4m).
+    #[arg(long)]
+    video_device: Option<String>,
+    /// Overrides audio.backend: tone, wav or alsa.
+    #[arg(long)]
+    audio_source: Option<String>,
+    #[arg(long)]
+    tone_hz: Option<f32>,
+    /// Overrides audio.device (alsa) or audio.file (wav).
+    #[arg(long)]
+    audio_device: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -147,9 +198,103 @@ fn run_room(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<(
     })
 }
 
+fn run_device(config: PathBuf) -> anyhow::Result<()> {
+    let config = roombell::device::config::load_daemon_config(Some(&config))?;
+    roombell::logging::init_with(config.log.level.as_deref());
+    let system = actix::System::new();
+    system.block_on(async move {
+        let device = roombell::device::Device::start(config)?;
+        roombell::shutdown::wait_for_signal().await;
+        tracing::info!("stopping: leaving the room");
+        device.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+fn run_demo(config: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
+    let mut config = roombell::device::config::load_daemon_config(Some(&config))?;
+    roombell::logging::init_with(config.log.level.as_deref());
+    if let Some(port) = port {
+        config.room.listen = format!("127.0.0.1:{port}");
+    }
+    let room = roombell::room::RoomServerThread::spawn(config.room.clone())?;
+    config.device.server = room.ws_url();
+    let answer = roombell::device::demo::answer_page_url(&config, room.addr);
+    println!("answer page: {answer}");
+    println!("room id: {}", config.device.room_id);
+    println!("sdkAppId: {}", config.device.sdk_app_id);
+    let system = actix::System::new();
+    let result = system.block_on(async move {
+        let device = roombell::device::Device::start(config)?;
+        roombell::shutdown::wait_for_signal().await;
+        device.shutdown().await;
+        anyhow::Ok(())
+    });
+    room.stop();
+    result
+}
+
+fn run_record(args: RecordArgs) -> anyhow::Result<()> {
+    roombell::logging::init();
+    let mut config = match &args.config {
+        Some(path) => roombell::device::config::load_daemon_config(Some(path))?,
+        None => roombell::device::config::DaemonConfig::default(),
+    };
+    if let Some(backend) = args.video_source {
+        config.video.backend = backend;
+    }
+    if let Some(size) = args.size {
+        let (w, h) = size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+            .context("--size takes WIDTHxHEIGHT, e.g. 640x480")?;
+        config.video.width = w;
+        config.video.height = h;
+    }
+    if let Some(fps) = args.fps {
+        config.video.fps = fps;
+    }
+    if let Some(device) = args.video_device {
+        if config.video.backend == "y4m" {
+            config.video.file = Some(device.into());
+        } else {
+            config.video.device = device;
+        }
+    }
+    if let Some(backend) = args.audio_source {
+        config.audio.backend = backend;
+    }
+    if let Some(hz) = args.tone_hz {
+        config.audio.tone_hz = hz;
+    }
+    if let Some(device) = args.audio_device {
+        if config.audio.backend == "wav" {
+            config.audio.file = Some(device.into());
+        } else {
+            config.audio.device = device;
+        }
+    }
+    let encoder = roombell::device::encoder_config(&config);
+    let report = roombell::media::record::record(
+        &config.video,
+        &config.audio,
+        &encoder,
+        args.seconds,
+        args.video.as_deref(),
+        args.audio.as_deref(),
+        true,
+    )?;
+    println!("{report}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
+    roombell::device::mark_process_start();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { config } => run_device(config),
+        Command::Demo { config, port } => run_demo(config, port),
+        Command::Record(args) => run_record(args),
         Command::Room { config, listen } => run_room(config, listen),
         Command::Usersig(UsersigCommand::Gen(args)) => usersig_gen(args),
         Command::Usersig(UsersigCommand::Verify(args)) => usersig_verify(args),

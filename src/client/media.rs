@@ -76,6 +76,11 @@ impl Publisher {
         matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
     }
 
+    /// True once DTLS is up; media written before that is lost.
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
+    }
+
     /// The underlying peer connection (for stats).
     pub fn peer_connection(&self) -> &Arc<dyn PeerConnection> {
         &self.pc

@@ -1,14 +1,28 @@
-//! Pure, synchronous media building blocks: frames, pixel-format conversion, the test
-//! pattern, Y4M and WAV files, tones, the jitter buffer and the mixer.
+//! Media for the device: frames, pixel-format conversion, the test pattern, Y4M and WAV files,
+//! tones, the jitter buffer and the mixer (pure, synchronous building blocks); the capture
+//! sources and audio sinks chosen by name from config; the H.264 and Opus codecs; and
+//! `record`, which runs capture and encode without a room.
 //!
-//! Nothing here owns a thread, a timer or a device: the capture, encode and playback actors
-//! (and their V4L2/ALSA backends) call into these modules, and tests call them directly.
+//! Only sources and sinks block (like the devices they stand for) and only `record` starts
+//! threads: the capture, encode and playback actors call into the rest, and tests call
+//! everything directly.
 
+pub mod alsa_backend;
+pub mod codec_error;
 pub mod convert;
+pub mod file_io;
 pub mod frame;
+pub mod h264;
 pub mod jitter;
+pub mod latest;
 pub mod mixer;
+pub mod opus_codec;
+pub mod pacing;
+pub mod record;
+pub mod source;
+pub mod synthetic;
 pub mod test_pattern;
 pub mod tone;
+pub mod v4l2;
 pub mod wav;
 pub mod y4m;

@@ -1,0 +1,119 @@
+//! `Playback`: remote talkers' Opus in, the speaker out. Packets arrive as messages; the sink
+//! runs on its own thread, paced by the sound card, and pulls one mixed frame per period.
+
+use super::messages::{RemoteAudio, Shutdown, SourceFailed, SourceKind, StartSpeaker, TalkerGone};
+use super::playout::{PlayoutMixer, PlayoutStats};
+use super::supervisor::Supervisor;
+use actix::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+pub struct Playback {
+    mixer: Arc<Mutex<PlayoutMixer>>,
+    supervisor: Addr<Supervisor>,
+    /// Tells the current speaker thread to end (a new speaker gets a new flag).
+    stop: Arc<AtomicBool>,
+}
+
+fn lock(mixer: &Mutex<PlayoutMixer>) -> MutexGuard<'_, PlayoutMixer> {
+    // The mixer holds no invariant a panic elsewhere could break halfway.
+    mixer.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Playback {
+    /// Playback without a speaker yet; `StartSpeaker` gives it one.
+    pub fn new(supervisor: Addr<Supervisor>) -> Self {
+        Playback {
+            mixer: Arc::new(Mutex::new(PlayoutMixer::default())),
+            supervisor,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Counters of what was played.
+    pub fn stats_handle(&self) -> Arc<Mutex<PlayoutMixer>> {
+        self.mixer.clone()
+    }
+}
+
+/// Reads playout counters from a handle.
+pub fn playout_stats(mixer: &Mutex<PlayoutMixer>) -> PlayoutStats {
+    lock(mixer).stats()
+}
+
+impl Actor for Playback {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Handler<StartSpeaker> for Playback {
+    type Result = ();
+
+    fn handle(&mut self, msg: StartSpeaker, _ctx: &mut Self::Context) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.stop = Arc::new(AtomicBool::new(false));
+        let mut sink = msg.0;
+        let mixer = self.mixer.clone();
+        let stop = self.stop.clone();
+        let supervisor = self.supervisor.clone();
+        tracing::info!(sink = %sink.describe(), "speaker starting");
+        let spawned = std::thread::Builder::new()
+            .name("roombell-speaker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let frame = lock(&mixer).next_frame(Instant::now());
+                    if let Err(e) = sink.write_frame(&frame) {
+                        supervisor.do_send(SourceFailed {
+                            kind: SourceKind::Speaker,
+                            reason: e.to_string(),
+                        });
+                        return;
+                    }
+                }
+                if let Err(e) = sink.finish() {
+                    tracing::warn!(error = %e, "speaker did not close cleanly");
+                }
+            });
+        if let Err(e) = spawned {
+            self.supervisor.do_send(SourceFailed {
+                kind: SourceKind::Speaker,
+                reason: format!("cannot start the speaker thread: {e}"),
+            });
+        }
+    }
+}
+
+impl Handler<RemoteAudio> for Playback {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoteAudio, _ctx: &mut Self::Context) {
+        lock(&self.mixer).push(
+            &msg.user_id,
+            msg.sequence_number,
+            msg.rtp_timestamp,
+            msg.payload,
+            Instant::now(),
+        );
+    }
+}
+
+impl Handler<TalkerGone> for Playback {
+    type Result = ();
+
+    fn handle(&mut self, msg: TalkerGone, _ctx: &mut Self::Context) {
+        lock(&self.mixer).remove(&msg.user_id);
+    }
+}
+
+impl Handler<Shutdown> for Playback {
+    type Result = ();
+
+    /// Ends the speaker thread, which finalises its sink (a WAV file gets its final header).
+    fn handle(&mut self, _msg: Shutdown, _ctx: &mut Self::Context) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

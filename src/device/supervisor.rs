@@ -1,0 +1,334 @@
+//! `Supervisor`: builds the device's actor graph from config, reopens a failed camera,
+//! microphone or speaker with backoff (the rest of the call goes on meanwhile), answers
+//! status queries and leads the shutdown.
+
+use super::backoff::Backoff;
+use super::capture::{AudioCapture, VideoCapture};
+use super::config::DaemonConfig;
+use super::encoder::{AudioEncoder, EncoderStats, VideoEncoder};
+use super::messages::{DeviceStatus, GetStatus, Shutdown, SourceFailed, SourceKind, StartSpeaker};
+use super::peer_link::{LinkStats, PeerLink};
+use super::playback::Playback;
+use super::session::{RoomSession, StatusHandle};
+use crate::media::frame::VideoFrame;
+use crate::media::latest::LatestSlot;
+use crate::media::source::{open_audio_sink, open_audio_source, open_video_source};
+use crate::rtc_peer::PeerOptions;
+use actix::prelude::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Handles to everything the supervisor built.
+struct Graph {
+    video_slot: LatestSlot<VideoFrame>,
+    video_encoder: Addr<VideoEncoder>,
+    audio_encoder: Addr<AudioEncoder>,
+    playback: Addr<Playback>,
+    session: Addr<RoomSession>,
+    video_capture: Option<Addr<VideoCapture>>,
+    audio_capture: Option<Addr<AudioCapture>>,
+    // Arbiters own the encoder threads; kept so they live as long as the device.
+    _arbiters: Vec<Arbiter>,
+}
+
+pub struct Supervisor {
+    config: DaemonConfig,
+    media: tokio::runtime::Handle,
+    peer: PeerOptions,
+    graph: Option<Graph>,
+    camera_backoff: Backoff,
+    mic_backoff: Backoff,
+    speaker_backoff: Backoff,
+    session_status: StatusHandle,
+    encoder_stats: Arc<EncoderStats>,
+    link_stats: Arc<LinkStats>,
+    problems: Vec<(SourceKind, String)>,
+}
+
+fn source_backoff() -> Backoff {
+    Backoff::new(Duration::from_millis(500), Duration::from_secs(30), 0.2)
+}
+
+impl Supervisor {
+    pub fn new(config: DaemonConfig, media: tokio::runtime::Handle, peer: PeerOptions) -> Self {
+        Supervisor {
+            config,
+            media,
+            peer,
+            graph: None,
+            camera_backoff: source_backoff(),
+            mic_backoff: source_backoff(),
+            speaker_backoff: source_backoff(),
+            session_status: StatusHandle::default(),
+            encoder_stats: Arc::default(),
+            link_stats: Arc::default(),
+            problems: Vec::new(),
+        }
+    }
+
+    fn build(&mut self, ctx: &mut Context<Self>) {
+        let video_arbiter = Arbiter::new();
+        let audio_arbiter = Arbiter::new();
+        let video_slot = LatestSlot::default();
+        let mut video_encoder = None;
+        let mut audio_encoder = None;
+        let (media, link_stats, encoder_stats) = (
+            self.media.clone(),
+            self.link_stats.clone(),
+            self.encoder_stats.clone(),
+        );
+        let encoder_config = super::encoder_config(&self.config);
+        let slot = video_slot.clone();
+        let peer_link = PeerLink::create(|link_ctx| {
+            let mut link = PeerLink::new(media, link_stats);
+            let link_addr = link_ctx.address();
+            let for_video = link_addr.clone();
+            let stats = encoder_stats.clone();
+            let video = VideoEncoder::start_in_arbiter(&video_arbiter.handle(), move |_| {
+                VideoEncoder::new(encoder_config, slot, for_video, stats)
+            });
+            link.set_keyframe_recipient(video.clone().recipient());
+            let stats = encoder_stats.clone();
+            audio_encoder = Some(AudioEncoder::start_in_arbiter(
+                &audio_arbiter.handle(),
+                move |_| AudioEncoder::new(link_addr, stats),
+            ));
+            video_encoder = Some(video);
+            link
+        });
+        let (Some(video_encoder), Some(audio_encoder)) = (video_encoder, audio_encoder) else {
+            tracing::error!("the encoders did not start");
+            return;
+        };
+        let playback = Playback::new(ctx.address()).start();
+        let session = RoomSession::new(
+            self.config.device.clone(),
+            self.peer.clone(),
+            self.media.clone(),
+            peer_link,
+            playback.clone(),
+            self.session_status.clone(),
+        )
+        .start();
+        self.graph = Some(Graph {
+            video_slot,
+            video_encoder,
+            audio_encoder,
+            playback,
+            session,
+            video_capture: None,
+            audio_capture: None,
+            _arbiters: vec![video_arbiter, audio_arbiter],
+        });
+        if self.config.device.publish_video {
+            self.start_camera(ctx);
+        }
+        if self.config.device.publish_audio {
+            self.start_microphone(ctx);
+        }
+        self.start_speaker(ctx);
+    }
+
+    fn start_camera(&mut self, ctx: &mut Context<Self>) {
+        let Some(graph) = self.graph.as_mut() else {
+            return;
+        };
+        match open_video_source(&self.config.video) {
+            Ok(source) => {
+                self.camera_backoff.reset();
+                self.problems.retain(|(k, _)| *k != SourceKind::Camera);
+                graph.video_capture = Some(
+                    VideoCapture::new(
+                        source,
+                        graph.video_slot.clone(),
+                        graph.video_encoder.clone(),
+                        ctx.address(),
+                    )
+                    .start(),
+                );
+            }
+            Err(e) => ctx.notify(SourceFailed {
+                kind: SourceKind::Camera,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn start_microphone(&mut self, ctx: &mut Context<Self>) {
+        let Some(graph) = self.graph.as_mut() else {
+            return;
+        };
+        match open_audio_source(&self.config.audio) {
+            Ok(source) => {
+                self.mic_backoff.reset();
+                self.problems.retain(|(k, _)| *k != SourceKind::Microphone);
+                graph.audio_capture = Some(
+                    AudioCapture::new(source, graph.audio_encoder.clone(), ctx.address()).start(),
+                );
+            }
+            Err(e) => ctx.notify(SourceFailed {
+                kind: SourceKind::Microphone,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn start_speaker(&mut self, ctx: &mut Context<Self>) {
+        let Some(graph) = self.graph.as_ref() else {
+            return;
+        };
+        match open_audio_sink(&self.config.speaker) {
+            Ok(sink) => {
+                self.speaker_backoff.reset();
+                self.problems.retain(|(k, _)| *k != SourceKind::Speaker);
+                graph.playback.do_send(StartSpeaker(sink));
+            }
+            Err(e) => ctx.notify(SourceFailed {
+                kind: SourceKind::Speaker,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn status(&self) -> DeviceStatus {
+        let session = self
+            .session_status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        let frames_sent = self.link_stats.frames_sent.load(Ordering::Relaxed);
+        let audio_packets_sent = self.link_stats.audio_sent.load(Ordering::Relaxed);
+        let video = &self.config.video;
+        let mut line = match &session.problem {
+            Some(problem) if !session.in_room => problem.clone(),
+            _ if session.in_room => format!(
+                "in room {} as {}, {}, {} listener{}",
+                self.config.device.room_id,
+                self.config.device.user_id,
+                if session.publishing {
+                    format!(
+                        "publishing {}x{}@{} {:.1} Mbps",
+                        video.width,
+                        video.height,
+                        video.fps,
+                        f64::from(self.config.encoder.bitrate_kbps) / 1000.0
+                    )
+                } else {
+                    "not publishing yet".to_owned()
+                },
+                session.listening_to,
+                if session.listening_to == 1 { "" } else { "s" }
+            ),
+            _ => format!(
+                "joining room {} at {}",
+                self.config.device.room_id, self.config.device.server
+            ),
+        };
+        for (kind, problem) in &self.problems {
+            line.push_str(&format!("; {kind:?}: {problem}"));
+        }
+        DeviceStatus {
+            in_room: session.in_room,
+            publishing: session.publishing,
+            listeners: session.listening_to,
+            frames_sent,
+            audio_packets_sent,
+            line,
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.build(ctx);
+    }
+}
+
+impl Handler<SourceFailed> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SourceFailed, ctx: &mut Self::Context) {
+        let backoff = match msg.kind {
+            SourceKind::Camera => &mut self.camera_backoff,
+            SourceKind::Microphone => &mut self.mic_backoff,
+            SourceKind::Speaker => &mut self.speaker_backoff,
+        };
+        let delay = backoff.next_delay();
+        tracing::warn!(
+            device = ?msg.kind,
+            reason = %msg.reason,
+            retry_in_ms = delay.as_millis() as u64,
+            "device failed; the call goes on and it is retried"
+        );
+        self.problems.retain(|(k, _)| *k != msg.kind);
+        self.problems.push((
+            msg.kind,
+            format!("{}, retry in {:.1} s", msg.reason, delay.as_secs_f32()),
+        ));
+        if let Some(graph) = self.graph.as_mut() {
+            match msg.kind {
+                SourceKind::Camera => {
+                    if let Some(capture) = graph.video_capture.take() {
+                        drop(capture);
+                    }
+                }
+                SourceKind::Microphone => {
+                    graph.audio_capture.take();
+                }
+                SourceKind::Speaker => {}
+            }
+        }
+        ctx.run_later(delay, move |supervisor, ctx| match msg.kind {
+            SourceKind::Camera => supervisor.start_camera(ctx),
+            SourceKind::Microphone => supervisor.start_microphone(ctx),
+            SourceKind::Speaker => supervisor.start_speaker(ctx),
+        });
+    }
+}
+
+impl Handler<GetStatus> for Supervisor {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _msg: GetStatus, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.status())
+    }
+}
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _msg: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
+        let session = self.graph.as_ref().map(|g| g.session.clone());
+        let playback = self.graph.as_ref().map(|g| g.playback.clone());
+        Box::pin(
+            async move {
+                if let Some(session) = session {
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(1500), session.send(Shutdown))
+                            .await;
+                }
+                if let Some(playback) = playback {
+                    let _ = playback.send(Shutdown).await;
+                    // One speaker period for the thread to notice and close its sink.
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                }
+            }
+            .into_actor(self)
+            .map(|_, supervisor, _ctx| {
+                // Dropping the addresses stops the captures and the speaker thread (which
+                // finalises a WAV sink).
+                supervisor.graph = None;
+            }),
+        )
+    }
+}
+
+/// Encoder counters, for the watchdog and benchmarks.
+impl Supervisor {
+    pub fn encoder_stats(&self) -> Arc<EncoderStats> {
+        self.encoder_stats.clone()
+    }
+}
