@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing roombell needs on Debian 12. Idempotent; run as root
-# (or with sudo). Nothing is downloaded outside Debian's archive and crates.io.
+# (or with sudo). Nothing is downloaded outside Debian's archive, crates.io and (for the browser
+# tests' playwright-core, pinned by tests/web/package-lock.json) the npm registry.
 set -euo pipefail
 
 PACKAGES=(
@@ -9,12 +10,20 @@ PACKAGES=(
   build-essential pkg-config cmake nasm libclang1-14 libasound2-dev libsystemd-dev
   # tests: ffprobe/ffmpeg decode what `roombell record` writes; aplay/arecord for ALSA checks
   ffmpeg alsa-utils
+  # tests: the web client end to end in Debian's Chromium (tests/web_chromium.rs); never a
+  # browser downloaded by playwright
+  chromium fonts-liberation
+  # tests and scripts/package-deb.sh: systemd-analyze (security, verify) and systemd's own units;
+  # dpkg-deb, dpkg-shlibdeps and strip; lintian over the .deb (tests/package_deb.rs runs it when present)
+  systemd dpkg-dev binutils lintian
 )
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js (18 or newer) runs the browser tests' playwright-core scripts; keep one already there.
+command -v node >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "setup: installing ${missing[*]}"
@@ -26,4 +35,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found. Install Rust (https://rustup.rs) or Debian's cargo, then run again." >&2
   exit 1
 fi
+# playwright-core for tests/web, exactly as package-lock.json pins it; only when node_modules is
+# missing or the lock file changed since the last install.
+web_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/web"
+lock_stamp="$web_tests/node_modules/.roombell-package-lock.sha256"
+lock_sum="$(sha256sum "$web_tests/package-lock.json" | cut -d' ' -f1)"
+if [ ! -f "$web_tests/node_modules/playwright-core/package.json" ] || [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_sum" ]; then
+  echo "setup: npm ci --prefix $web_tests"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$web_tests" --no-audit --no-fund
+  echo "$lock_sum" > "$lock_stamp"
+fi
+
 echo "setup: ok"

@@ -345,7 +345,16 @@ pub async fn start_subscription(
     let peer = PeerId::Subscribe {
         user_id: publisher_user,
     };
-    let mut tasks = vec![tokio::spawn(subscriber_events(events, peer, notices))];
+    // A new subscriber's decoder can start only at a keyframe, and one sent before its DTLS
+    // is up is lost: ask for it when the subscriber's connection comes up.
+    let wants_video = kinds.video && publication.kinds.video;
+    let keyframe_on_connect = wants_video.then(|| publication.keyframe_requests.clone());
+    let mut tasks = vec![tokio::spawn(subscriber_events(
+        events,
+        peer,
+        notices,
+        keyframe_on_connect,
+    ))];
     for (kind, track, sender) in senders {
         let payload_type = sender
             .get_parameters()
@@ -383,8 +392,6 @@ pub async fn start_subscription(
                     }
                 }
             }));
-            // A new subscriber's decoder can start only at a keyframe.
-            publication.request_keyframe();
         }
     }
     Ok((
@@ -401,6 +408,7 @@ async fn subscriber_events(
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     peer: PeerId,
     notices: mpsc::UnboundedSender<MediaNotice>,
+    keyframe_on_connect: Option<mpsc::Sender<()>>,
 ) {
     while let Some(event) = events.recv().await {
         let notice = match event {
@@ -409,6 +417,9 @@ async fn subscriber_events(
                 candidate,
             },
             PeerEvent::State(RTCPeerConnectionState::Connected) => {
+                if let Some(requests) = &keyframe_on_connect {
+                    let _ = requests.try_send(());
+                }
                 MediaNotice::Connected { peer: peer.clone() }
             }
             PeerEvent::State(RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) => {
