@@ -10,5 +10,6 @@ pub mod protocol;
 pub mod room;
 pub mod rtc_peer;
 pub mod runtime;
+pub mod sd_notify;
 pub mod shutdown;
 pub mod usersig;

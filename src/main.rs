@@ -37,6 +37,11 @@ enum Command {
     },
     /// Captures and encodes without a room, to check a camera and a microphone.
     Record(RecordArgs),
+    /// Says what is wrong: config, cameras, sound devices, room server, credentials.
+    Check {
+        #[arg(long, short, default_value = "/etc/roombell/roombell.toml")]
+        config: PathBuf,
+    },
     /// Runs the room server (signaling + SFU + web client).
     Room {
         /// TOML file with a [room] section; ROOMBELL__ROOM__* environment variables override it.
@@ -288,6 +293,30 @@ fn run_record(args: RecordArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_check(config: PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(roombell::device::check::run(&config));
+    let mut failures = 0;
+    for finding in &report {
+        println!("{finding}");
+        if finding.verdict == roombell::device::check::Verdict::Fail {
+            failures += 1;
+        }
+    }
+    runtime.shutdown_background();
+    if failures > 0 {
+        anyhow::bail!(
+            "{failures} problem{} found",
+            if failures == 1 { "" } else { "s" }
+        );
+    }
+    println!("everything checked is fine");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     roombell::device::mark_process_start();
     let cli = Cli::parse();
@@ -295,6 +324,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run_device(config),
         Command::Demo { config, port } => run_demo(config, port),
         Command::Record(args) => run_record(args),
+        Command::Check { config } => run_check(config),
         Command::Room { config, listen } => run_room(config, listen),
         Command::Usersig(UsersigCommand::Gen(args)) => usersig_gen(args),
         Command::Usersig(UsersigCommand::Verify(args)) => usersig_verify(args),

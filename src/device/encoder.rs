@@ -34,6 +34,7 @@ pub struct VideoEncoder {
     /// A receiver asked for a keyframe that the encoder's rate limit refused: it is owed,
     /// and given as soon as the limit allows (receivers don't always ask twice).
     keyframe_owed: bool,
+    hang_after: Option<u64>,
 }
 
 impl VideoEncoder {
@@ -50,6 +51,7 @@ impl VideoEncoder {
             peer,
             stats,
             keyframe_owed: false,
+            hang_after: hang_after_frames(),
         }
     }
 
@@ -77,6 +79,15 @@ impl Actor for VideoEncoder {
     type Context = Context<Self>;
 }
 
+/// Fault injection for the watchdog test: `ROOMBELL_FAULT_HANG_ENCODER_AFTER=N` makes the
+/// video encoder hang forever after N frames, as a wedged codec would.
+fn hang_after_frames() -> Option<u64> {
+    std::env::var("ROOMBELL_FAULT_HANG_ENCODER_AFTER")
+        .ok()?
+        .parse()
+        .ok()
+}
+
 impl Handler<FrameReady> for VideoEncoder {
     type Result = ();
 
@@ -84,6 +95,14 @@ impl Handler<FrameReady> for VideoEncoder {
         let Some(frame) = self.slot.take() else {
             return;
         };
+        if let Some(limit) = self.hang_after {
+            if self.stats.frames_encoded.load(Ordering::Relaxed) >= limit {
+                tracing::error!("fault injection: the video encoder hangs now");
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
         let mut owed = self.keyframe_owed;
         let stats = self.stats.clone();
         let peer = self.peer.clone();

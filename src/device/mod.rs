@@ -17,10 +17,12 @@
 pub mod backoff;
 pub mod capture;
 pub mod certificate;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod encoder;
 pub mod messages;
+pub mod notify;
 pub mod peer_link;
 pub mod playback;
 pub mod playout;

@@ -7,6 +7,7 @@ use super::capture::{AudioCapture, VideoCapture};
 use super::config::DaemonConfig;
 use super::encoder::{AudioEncoder, EncoderStats, VideoEncoder};
 use super::messages::{DeviceStatus, GetStatus, Shutdown, SourceFailed, SourceKind, StartSpeaker};
+use super::notify::{Expected, Progress, WatchdogJudge};
 use super::peer_link::{LinkStats, PeerLink};
 use super::playback::Playback;
 use super::session::{RoomSession, StatusHandle};
@@ -14,6 +15,7 @@ use crate::media::frame::VideoFrame;
 use crate::media::latest::LatestSlot;
 use crate::media::source::{open_audio_sink, open_audio_source, open_video_source};
 use crate::rtc_peer::PeerOptions;
+use crate::sd_notify::Notifier;
 use actix::prelude::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct Supervisor {
     encoder_stats: Arc<EncoderStats>,
     link_stats: Arc<LinkStats>,
     problems: Vec<(SourceKind, String)>,
+    notifier: Notifier,
+    judge: WatchdogJudge,
 }
 
 fn source_backoff() -> Backoff {
@@ -64,6 +68,8 @@ impl Supervisor {
             encoder_stats: Arc::default(),
             link_stats: Arc::default(),
             problems: Vec::new(),
+            notifier: Notifier::default(),
+            judge: WatchdogJudge::new(std::time::Instant::now(), Duration::from_secs(3)),
         }
     }
 
@@ -239,11 +245,46 @@ impl Supervisor {
     }
 }
 
+impl Supervisor {
+    /// READY once, STATUS when it changes, WATCHDOG only while the pipeline produces.
+    fn report_to_systemd(&mut self) {
+        let progress = Progress {
+            video_frames: self.encoder_stats.frames_encoded.load(Ordering::Relaxed),
+            audio_packets: self.encoder_stats.audio_packets.load(Ordering::Relaxed),
+        };
+        let failed = |kind| self.problems.iter().any(|(k, _)| *k == kind);
+        let expected = Expected {
+            video: self.config.device.publish_video && !failed(SourceKind::Camera),
+            audio: self.config.device.publish_audio && !failed(SourceKind::Microphone),
+        };
+        if self.judge.ready(progress, std::time::Instant::now()) {
+            tracing::info!(
+                ready_ms = super::since_process_start().as_millis() as u64,
+                "ready"
+            );
+            self.notifier.ready();
+        }
+        let status = self.status();
+        self.notifier.status(&status.line);
+        if self.judge.healthy(progress, expected) {
+            self.notifier.watchdog();
+        } else {
+            tracing::warn!(
+                ?progress,
+                "capture → encode made no progress; withholding the watchdog ping"
+            );
+        }
+    }
+}
+
 impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.build(ctx);
+        ctx.run_interval(Notifier::interval(), |supervisor, _ctx| {
+            supervisor.report_to_systemd();
+        });
     }
 }
 
@@ -301,6 +342,7 @@ impl Handler<Shutdown> for Supervisor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _msg: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
+        self.notifier.stopping();
         let session = self.graph.as_ref().map(|g| g.session.clone());
         let playback = self.graph.as_ref().map(|g| g.playback.clone());
         Box::pin(

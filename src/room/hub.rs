@@ -409,6 +409,11 @@ impl Actor for RoomHub {
             let effects = hub.registry.tick(Self::now());
             hub.apply(effects, ctx);
         });
+        // The hub answering its timer is what "alive" means for the room server.
+        let notifier = crate::sd_notify::Notifier::default();
+        ctx.run_interval(crate::sd_notify::Notifier::interval(), move |_, _| {
+            notifier.watchdog();
+        });
     }
 }
 
