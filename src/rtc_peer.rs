@@ -65,6 +65,11 @@ pub fn opus_codec() -> RTCRtpCodec {
     }
 }
 
+/// How often ICE checks candidate pairs while connecting.
+pub const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+/// Binding requests per pair: 56 × 25 ms keeps webrtc's default 1.4 s of attempts.
+const ICE_BINDING_ATTEMPTS: u16 = 56;
+
 /// Errors setting up a peer connection.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
@@ -165,8 +170,13 @@ pub async fn build_peer(
     }
     // DTLS server when answering: the offerer's ClientHello goes out at once instead of waiting
     // ~180 ms for our timer tick (measured with Chromium).
+    //
+    // ICE checks every 25 ms while connecting instead of 200 ms (same 1.4 s of attempts): the
+    // agent's tick is also what flushes our first DTLS flight, so this takes ~175 ms off
+    // every call set-up. Keepalives after connecting are unchanged.
     let settings = SettingEngineBuilder::new()
         .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_BINDING_ATTEMPTS))
         .with_include_loopback_candidate(options.bind_ip.is_loopback())
         .build();
     let (tx, rx) = mpsc::unbounded_channel();

@@ -246,6 +246,13 @@ async fn the_doorbell_joins_talks_recovers_and_leaves() {
         client.close().await;
     }
 
+    // Bitrate adaptation reads the receivers' loss reports (RTCP RR via the SFU).
+    assert!(
+        device.log().contains("receiver report"),
+        "the device never read a receiver report\n{}",
+        device.log()
+    );
+
     // SIGTERM: the answerer sees the doorbell leave, and the process exits 0 within 2 s.
     let (client, mut events, _subscriber) = answer(&server).await;
     let pid = device.child.id();

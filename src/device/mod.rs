@@ -15,6 +15,7 @@
 //! plain modules: the client state machine, [`backoff`], [`playout`], and `crate::media`.
 
 pub mod backoff;
+pub mod bitrate;
 pub mod capture;
 pub mod certificate;
 pub mod check;

@@ -2,8 +2,10 @@
 //! as messages and goes out through the room session's `Publisher`, which lives in a task on
 //! the media runtime; receivers' keyframe requests go back to the video encoder.
 
+use super::bitrate::BitrateController;
 use super::messages::{
     EncodedAudioPacket, EncodedVideoFrame, KeyframeRequest, PublisherGone, PublisherReady,
+    TargetBitrate,
 };
 use crate::client::Publisher;
 use crate::media::h264::EncodedVideo;
@@ -34,9 +36,20 @@ enum Outgoing {
     Audio(Bytes),
 }
 
+/// Where the encoder's feedback goes, and the bounds bitrate adaptation keeps to.
+#[derive(Clone)]
+pub struct EncoderFeedback {
+    pub keyframes: Recipient<KeyframeRequest>,
+    pub bitrate: Recipient<TargetBitrate>,
+    pub start_bps: u32,
+    pub min_bps: u32,
+    pub max_bps: u32,
+}
+
 pub struct PeerLink {
     media: tokio::runtime::Handle,
     keyframes: Option<Recipient<KeyframeRequest>>,
+    feedback: Option<EncoderFeedback>,
     video: Option<mpsc::Sender<Outgoing>>,
     audio: Option<mpsc::Sender<Outgoing>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -48,6 +61,7 @@ impl PeerLink {
         PeerLink {
             media,
             keyframes: None,
+            feedback: None,
             video: None,
             audio: None,
             task: None,
@@ -55,9 +69,11 @@ impl PeerLink {
         }
     }
 
-    /// Where receivers' keyframe requests go (set once the encoder exists).
-    pub fn set_keyframe_recipient(&mut self, recipient: Recipient<KeyframeRequest>) {
-        self.keyframes = Some(recipient);
+    /// Where receivers' keyframe requests and the adapted bitrate go (set once the encoder
+    /// exists).
+    pub fn set_encoder_feedback(&mut self, feedback: EncoderFeedback) {
+        self.keyframes = Some(feedback.keyframes.clone());
+        self.feedback = Some(feedback);
     }
 
     fn stop_task(&mut self) {
@@ -90,7 +106,7 @@ impl Handler<PublisherReady> for PeerLink {
             msg.0,
             video_rx,
             audio_rx,
-            self.keyframes.clone(),
+            self.feedback.clone(),
             self.stats.clone(),
         )));
         // A fresh publication starts with a keyframe so its first receiver can decode.
@@ -141,9 +157,18 @@ async fn send_media(
     mut publisher: Publisher,
     mut video: mpsc::Receiver<Outgoing>,
     mut audio: mpsc::Receiver<Outgoing>,
-    keyframes: Option<Recipient<KeyframeRequest>>,
+    feedback: Option<EncoderFeedback>,
     stats: Arc<LinkStats>,
 ) {
+    let keyframes = feedback.as_ref().map(|f| f.keyframes.clone());
+    let mut bitrate = feedback.as_ref().map(|f| {
+        (
+            BitrateController::new(f.start_bps, f.min_bps, f.max_bps),
+            f.bitrate.clone(),
+        )
+    });
+    let mut reports = tokio::time::interval(Duration::from_secs(1));
+    reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_capture_ms: Option<u64> = None;
     let mut requests_open = true;
     let mut was_connected = false;
@@ -188,6 +213,17 @@ async fn send_media(
                     stats.audio_sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            _ = reports.tick() => {
+                if let Some((controller, target)) = bitrate.as_mut() {
+                    if let Some(loss) = video_loss(&publisher).await {
+                        tracing::debug!(loss, "receiver report");
+                        if let Some(bps) = controller.on_loss_report(loss, std::time::Instant::now()) {
+                            tracing::info!(target_bps = bps, loss, "video bitrate adapted");
+                            target.do_send(TargetBitrate(bps));
+                        }
+                    }
+                }
+            }
             request = publisher.next_keyframe_request(), if requests_open => {
                 match request {
                     Some(()) => {
@@ -201,4 +237,25 @@ async fn send_media(
             }
         }
     }
+}
+
+/// The loss fraction receivers last reported for our video (RTCP receiver reports).
+async fn video_loss(publisher: &Publisher) -> Option<f64> {
+    use rtc::statistics::report::RTCStatsReportEntry;
+    use rtc::statistics::StatsSelector;
+    let report = publisher
+        .peer_connection()
+        .get_stats(std::time::Instant::now(), StatsSelector::None)
+        .await;
+    tracing::trace!(entries = ?report.iter().map(|e| e.stats_type()).collect::<Vec<_>>(), "stats");
+    let loss = report.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::RemoteInboundRtp(remote)
+            if remote.received_rtp_stream_stats.rtp_stream_stats.kind
+                == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video =>
+        {
+            Some(remote.fraction_lost)
+        }
+        _ => None,
+    });
+    loss
 }

@@ -91,10 +91,17 @@ impl Supervisor {
             let link_addr = link_ctx.address();
             let for_video = link_addr.clone();
             let stats = encoder_stats.clone();
+            let for_encoder = encoder_config.clone();
             let video = VideoEncoder::start_in_arbiter(&video_arbiter.handle(), move |_| {
-                VideoEncoder::new(encoder_config, slot, for_video, stats)
+                VideoEncoder::new(for_encoder, slot, for_video, stats)
             });
-            link.set_keyframe_recipient(video.clone().recipient());
+            link.set_encoder_feedback(super::peer_link::EncoderFeedback {
+                keyframes: video.clone().recipient(),
+                bitrate: video.clone().recipient(),
+                start_bps: encoder_config.bitrate_bps,
+                min_bps: encoder_config.min_bitrate_bps,
+                max_bps: encoder_config.max_bitrate_bps,
+            });
             let stats = encoder_stats.clone();
             audio_encoder = Some(AudioEncoder::start_in_arbiter(
                 &audio_arbiter.handle(),
