@@ -43,6 +43,9 @@ pub struct RoomConfig {
     pub media_ip: IpAddr,
     /// Where the web client lives; none = do not serve it.
     pub web_root: Option<PathBuf>,
+    /// Demo mode only: the answer page gets short-lived credentials for this room from
+    /// `/config.json`, so nobody pastes a UserSig. Never set it on a server others can reach.
+    pub demo_room_id: Option<crate::protocol::RoomId>,
 }
 
 impl Default for RoomConfig {
@@ -56,6 +59,7 @@ impl Default for RoomConfig {
             heartbeat_timeout_ms: crate::protocol::HEARTBEAT_TIMEOUT_MS,
             media_ip: IpAddr::from([127, 0, 0, 1]),
             web_root: None,
+            demo_room_id: None,
         }
     }
 }

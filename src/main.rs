@@ -222,9 +222,11 @@ fn run_demo(config: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
     if let Some(port) = port {
         config.room.listen = format!("127.0.0.1:{port}");
     }
+    // The answer page asks the demo's room server for short-lived credentials.
+    config.room.demo_room_id = Some(config.device.room_id.clone());
     let room = roombell::room::RoomServerThread::spawn(config.room.clone())?;
     config.device.server = room.ws_url();
-    let answer = roombell::device::demo::answer_page_url(&config, room.addr);
+    let answer = format!("http://{}/", room.addr);
     println!("answer page: {answer}");
     println!("room id: {}", config.device.room_id);
     println!("sdkAppId: {}", config.device.sdk_app_id);

@@ -20,7 +20,6 @@ pub mod capture;
 pub mod certificate;
 pub mod check;
 pub mod config;
-pub mod demo;
 pub mod encoder;
 pub mod messages;
 pub mod notify;

@@ -63,12 +63,24 @@ impl RoomServer {
         };
         let hub = RoomHub::new(registry, media_handle, peer_options).start();
         let web_root = config.web_root.clone();
+        let demo = config.demo_room_id.clone().map(|room_id| {
+            web::Data::new(DemoCredentials {
+                sdk_app_id: config.sdk_app_id,
+                secret_key: config.secret_key.clone(),
+                room_id,
+            })
+        });
         let hub_for_http = hub.clone();
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(web::Data::new(hub_for_http.clone()))
                 .route("/ws", web::get().to(ws_session))
                 .route("/healthz", web::get().to(healthz));
+            if let Some(demo) = &demo {
+                app = app
+                    .app_data(demo.clone())
+                    .route("/config.json", web::get().to(demo_credentials));
+            }
             if let Some(root) = &web_root {
                 app = app.configure(|cfg| super::web::configure(cfg, root.clone()));
             }
@@ -111,6 +123,41 @@ impl RoomServer {
     pub async fn stop(self) {
         self.http.stop(false).await;
     }
+}
+
+/// What the demo hands its answer page.
+struct DemoCredentials {
+    sdk_app_id: u64,
+    secret_key: String,
+    room_id: crate::protocol::RoomId,
+}
+
+/// Lifetime of a UserSig handed out by `/config.json`: enough to answer a ring.
+const DEMO_USER_SIG_SECS: u64 = 600;
+
+async fn demo_credentials(demo: web::Data<DemoCredentials>) -> HttpResponse {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // A fresh user id per page, so two open pages don't replace each other in the room.
+    let user_id = format!("home-{:06}", rand::random::<u32>() % 1_000_000);
+    let user_sig = crate::usersig::gen_user_sig(
+        demo.sdk_app_id,
+        &demo.secret_key,
+        &user_id,
+        DEMO_USER_SIG_SECS,
+        now,
+    );
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({
+            "sdkAppId": demo.sdk_app_id,
+            "roomId": demo.room_id,
+            "userId": user_id,
+            "userSig": user_sig,
+            "mode": "rtc",
+        }))
 }
 
 async fn healthz(hub: web::Data<Addr<RoomHub>>) -> HttpResponse {
