@@ -5,7 +5,6 @@ use clap::{Args, Parser, Subcommand};
 use roombell::usersig;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 #[command(
@@ -139,15 +138,8 @@ struct VerifyArgs {
     sig: String,
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn usersig_gen(args: GenArgs) -> anyhow::Result<()> {
-    let now = args.now.unwrap_or_else(unix_now);
+    let now = args.now.unwrap_or_else(usersig::unix_now);
     let room = match (args.room_id, args.str_room_id) {
         (Some(id), None) => Some(usersig::PrivateMapRoom::Number(id)),
         (None, Some(text)) => Some(usersig::PrivateMapRoom::Text(text)),
@@ -176,7 +168,7 @@ fn usersig_gen(args: GenArgs) -> anyhow::Result<()> {
 }
 
 fn usersig_verify(args: VerifyArgs) -> anyhow::Result<()> {
-    let now = args.now.unwrap_or_else(unix_now);
+    let now = args.now.unwrap_or_else(usersig::unix_now);
     let document = usersig::verify(&args.sig, args.sdk_app_id, &args.key, &args.user_id, now)
         .context("UserSig refused")?;
     println!("{}", serde_json::to_string_pretty(&document)?);

@@ -229,6 +229,23 @@ pub fn candidate_from_wire(candidate: &IceCandidate) -> Result<RTCIceCandidateIn
     })
 }
 
+/// Turns the keyframe requests (PLI/FIR) receivers send about `track` into `()`s on
+/// `requests`, until the track is unbound.
+pub async fn forward_keyframe_requests(
+    track: Arc<dyn webrtc::media_stream::track_local::TrackLocal>,
+    requests: mpsc::Sender<()>,
+) {
+    use webrtc::media_stream::track_local::TrackLocalEvent;
+    while let Some(event) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            let _ = requests.try_send(());
+        }
+    }
+}
+
 /// Marks inbound PLI/FIR for delivery to the application; without it the default chain eats
 /// them and a receiver that missed the first keyframe never gets one.
 #[derive(Default)]

@@ -174,6 +174,14 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Option<[u8; 32]> {
     Some(mac.finalize().into_bytes().into())
 }
 
+/// Now, in unix seconds: the clock UserSigs are signed and checked against.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Signs a UserSig for `user_id`, valid from `now_unix` for `expire_secs` seconds.
 pub fn gen_user_sig(
     sdk_app_id: u64,

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::RtpSender;
@@ -244,21 +244,10 @@ pub(super) async fn publish(
             RtpCodecKind::Video => {
                 let payload_type =
                     negotiated_payload_type(&sender, rtc_peer::H264_PAYLOAD_TYPE).await;
-                let poller = track.clone();
-                let keyframe_tx = keyframe_tx.clone();
-                tokio::spawn(async move {
-                    while let Some(event) = poller.poll().await {
-                        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-                            continue;
-                        };
-                        if packets
-                            .iter()
-                            .any(|p| rtc_peer::is_keyframe_request(p.as_ref()))
-                        {
-                            let _ = keyframe_tx.try_send(());
-                        }
-                    }
-                });
+                tokio::spawn(rtc_peer::forward_keyframe_requests(
+                    track.clone(),
+                    keyframe_tx.clone(),
+                ));
                 publisher.video = Some(SendTrack {
                     track,
                     ssrc,

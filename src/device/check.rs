@@ -6,7 +6,7 @@ use super::config::{load_daemon_config, DaemonConfig};
 use crate::media::source::{open_audio_sink, open_audio_source, open_video_source};
 use std::fmt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How a finding rates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,13 +115,6 @@ fn devices(config: &DaemonConfig) -> Vec<Finding> {
     report
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn credentials(config: &DaemonConfig) -> Vec<Finding> {
     let device = &config.device;
     if !device.secret_key.is_empty() {
@@ -159,7 +152,7 @@ fn credentials(config: &DaemonConfig) -> Vec<Finding> {
                     ),
                 ));
             }
-            let now = unix_now();
+            let now = crate::usersig::unix_now();
             let expires = document.expires_at();
             if expires <= now {
                 report.push(finding(
@@ -204,7 +197,7 @@ async fn room_server(config: &DaemonConfig) -> Vec<Finding> {
             &device.secret_key,
             &check_user,
             300,
-            unix_now(),
+            crate::usersig::unix_now(),
         ))
     };
     let client_config = crate::client::ClientConfig {

@@ -17,7 +17,7 @@ use crate::usersig;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// What the session is doing, for the status line.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,13 +46,6 @@ pub struct RoomSession {
     subscriptions: HashMap<String, tokio::task::JoinHandle<()>>,
     stopping: bool,
     status: StatusHandle,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl RoomSession {
@@ -98,11 +91,13 @@ impl RoomSession {
                 &self.config.secret_key,
                 &self.config.user_id,
                 self.config.user_sig_lifetime_secs.max(60),
-                unix_now(),
+                crate::usersig::unix_now(),
             );
         }
         if let Ok(document) = usersig::decode(&self.config.user_sig) {
-            let left = document.expires_at().saturating_sub(unix_now());
+            let left = document
+                .expires_at()
+                .saturating_sub(crate::usersig::unix_now());
             if left < 86_400 {
                 tracing::warn!(
                     USER_ID = %self.config.user_id,

@@ -9,7 +9,7 @@ use crate::protocol::{self, IceCandidate, PeerId, ServerMessage};
 use crate::rtc_peer::{PeerError, PeerOptions};
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// What the hub tells one WebSocket session to do.
@@ -125,10 +125,7 @@ impl RoomHub {
     fn now() -> Now {
         Now {
             mono: Instant::now(),
-            unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            unix: crate::usersig::unix_now(),
         }
     }
 

@@ -136,10 +136,7 @@ struct DemoCredentials {
 const DEMO_USER_SIG_SECS: u64 = 600;
 
 async fn demo_credentials(demo: web::Data<DemoCredentials>) -> HttpResponse {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::usersig::unix_now();
     // A fresh user id per page, so two open pages don't replace each other in the room.
     let user_id = format!("home-{:06}", rand::random::<u32>() % 1_000_000);
     let user_sig = crate::usersig::gen_user_sig(

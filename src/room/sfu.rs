@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::TrackRemoteEvent;
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
@@ -378,20 +378,10 @@ pub async fn start_subscription(
             publication.stats.clone(),
         )));
         if kind == RtpCodecKind::Video {
-            let keyframe_requests = publication.keyframe_requests.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(event) = track.poll().await {
-                    let TrackLocalEvent::OnRtcpPacket(packets) = event else {
-                        continue;
-                    };
-                    if packets
-                        .iter()
-                        .any(|p| rtc_peer::is_keyframe_request(p.as_ref()))
-                    {
-                        let _ = keyframe_requests.try_send(());
-                    }
-                }
-            }));
+            tasks.push(tokio::spawn(rtc_peer::forward_keyframe_requests(
+                track.clone(),
+                publication.keyframe_requests.clone(),
+            )));
         }
     }
     Ok((
