@@ -16,6 +16,10 @@ PACKAGES=(
   # tests and scripts/package-deb.sh: systemd-analyze (security, verify) and systemd's own units;
   # dpkg-deb, dpkg-shlibdeps and strip; lintian over the .deb (tests/package_deb.rs runs it when present)
   systemd dpkg-dev binutils lintian
+  # tests/vm (tests/vm_drivers.rs): Debian's kernel with vivid and snd-aloop under qemu-system;
+  # busybox and cpio build the initramfs, kmod's depmod/modprobe order the modules, python3
+  # analyses tones (the kernel .deb itself is fetched and cached by tests/vm/run.sh)
+  qemu-system-x86 qemu-system-arm busybox-static cpio kmod python3
 )
 
 missing=()

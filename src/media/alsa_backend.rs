@@ -92,6 +92,7 @@ mod device {
     const EBUSY: i32 = 16;
     const EACCES: i32 = 13;
     const EPERM: i32 = 1;
+    const EIO: i32 = 5;
 
     fn device_error(device: &str, what: &str, error: alsa::Error) -> SourceError {
         SourceError::Device {
@@ -208,12 +209,24 @@ mod device {
                 .try_recover(error, true)
                 .map_err(|e| device_error(&self.device, "recovering from an overrun", e))
         }
+
+        /// Restarts a capture stream the kernel timed out (EIO), which snd_pcm_recover does
+        /// not handle; the next read starts it again.
+        fn restart(&mut self, error: alsa::Error) -> Result<(), SourceError> {
+            self.xruns += 1;
+            tracing::warn!(device = %self.device, xruns = self.xruns, error = %error, "ALSA capture timed out; restarting the stream");
+            let _ = self.pcm.drop();
+            self.pcm
+                .prepare()
+                .map_err(|e| device_error(&self.device, "restarting after a capture timeout", e))
+        }
     }
 
     impl AudioSource for AlsaSource {
         fn read_frame(&mut self) -> Result<AudioFrame, SourceError> {
             let mut samples = [0i16; FRAME_SAMPLES];
             let mut filled = 0;
+            let mut restarted = false;
             while filled < FRAME_SAMPLES {
                 let result = {
                     let io = self
@@ -226,6 +239,13 @@ mod device {
                     Ok(frames) => filled += frames,
                     Err(e) if e.errno() == EAGAIN => continue,
                     Err(e) if is_xrun(&e) => self.recover(e)?,
+                    // The kernel's capture read timeout (no period for max(1.1 × buffer,
+                    // 100 ms), e.g. after the board stalled, often right after an overrun):
+                    // restart once per frame; a second one in the same frame is a real failure.
+                    Err(e) if e.errno() == EIO && !restarted => {
+                        restarted = true;
+                        self.restart(e)?;
+                    }
                     Err(e) => return Err(device_error(&self.device, "reading", e)),
                 }
             }

@@ -141,7 +141,7 @@ pub enum SourceError {
         hint: String,
     },
     /// Another program holds the device.
-    #[error("{device} is busy: another program is using it (find it with `fuser -v {device}` or stop the other roombell)")]
+    #[error("{device} is busy: another program is using it (find it with `{}` or stop the other roombell)", busy_hint(.device))]
     Busy {
         /// The device as configured.
         device: String,
@@ -237,6 +237,15 @@ fn unknown_backend_message(kind: &str, name: &str, known: &[&str]) -> String {
             "{kind} \"{name}\" is not compiled into this build (rebuild with cargo feature \"{feature}\"); this build has: {known}"
         ),
         None => format!("unknown {kind} \"{name}\"; this build has: {known}"),
+    }
+}
+
+/// How to find who holds a busy device: a path for cameras, the sound devices for a PCM name.
+fn busy_hint(device: &str) -> String {
+    if device.starts_with('/') {
+        format!("fuser -v {device}")
+    } else {
+        "fuser -v /dev/snd/*".to_owned()
     }
 }
 
