@@ -79,7 +79,7 @@ impl Default for EncoderSettings {
             min_bitrate_kbps: 150,
             max_bitrate_kbps: 2500,
             gop_frames: 0,
-            min_keyframe_interval_ms: 500,
+            min_keyframe_interval_ms: 100,
         }
     }
 }

@@ -61,7 +61,7 @@ impl Default for H264EncoderConfig {
             min_bitrate_bps: 150_000,
             max_bitrate_bps: 2_500_000,
             gop_frames: 0,
-            min_keyframe_interval: Duration::from_millis(500),
+            min_keyframe_interval: Duration::from_millis(100),
         }
     }
 }
@@ -277,7 +277,8 @@ impl H264Encoder {
     }
 
     /// Asks for an IDR on the next frame; honoured at most once per
-    /// `min_keyframe_interval` (a refused request is dropped: receivers repeat theirs).
+    /// `min_keyframe_interval` (a refused request is not queued here; the device's
+    /// `VideoEncoder` owes it and asks again on the next frame).
     /// Returns whether the next frame will be a keyframe because of this request.
     pub fn request_keyframe(&mut self, now: Instant) -> bool {
         let allowed = self.last_forced.is_none_or(|last| {
