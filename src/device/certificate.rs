@@ -10,6 +10,11 @@ use std::time::{Duration, SystemTime};
 const FILE_NAME: &str = "dtls-certificate.pem";
 /// Renew a stored certificate this long before it expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(7 * 86_400);
+/// How long a new certificate is valid for. We set it ourselves: on 32-bit ARM webrtc-rs
+/// stamps a new certificate with "expires in 2 days", after which every new peer connection
+/// fails with "certificate expired": a doorbell would go deaf two days after boot. Ten years
+/// also stays clear of 2038 for 32-bit time values.
+const LIFETIME: Duration = Duration::from_secs(3650 * 86_400);
 
 /// Why the certificate could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +28,13 @@ fn generate() -> Result<RTCCertificate, CertificateError> {
         crypto::default_provider().map_err(|e| CertificateError::Generate(e.to_string()))?;
     let params = CertificateParams::new(vec!["roombell".to_owned()])
         .map_err(|e| CertificateError::Generate(e.to_string()))?;
-    RTCCertificate::generate(provider.crypto(), SignatureScheme::EcdsaP256Sha256, params)
-        .map_err(|e| CertificateError::Generate(e.to_string()))
+    let generated =
+        RTCCertificate::generate(provider.crypto(), SignatureScheme::EcdsaP256Sha256, params)
+            .map_err(|e| CertificateError::Generate(e.to_string()))?;
+    Ok(RTCCertificate::from_existing(
+        generated.dtls_certificate,
+        SystemTime::now() + LIFETIME,
+    ))
 }
 
 fn load(path: &Path) -> Option<RTCCertificate> {
@@ -79,6 +89,14 @@ mod tests {
         let first = load_or_create(dir.path()).expect("created");
         let second = load_or_create(dir.path()).expect("loaded");
         assert!(first == second, "the stored certificate is reused");
+        let left = first
+            .expires
+            .duration_since(SystemTime::now())
+            .expect("not expired");
+        assert!(
+            left > Duration::from_secs(9 * 365 * 86_400),
+            "valid for years on every architecture, not {left:?}"
+        );
         std::fs::write(path_in(dir.path()), "garbage").expect("corrupt it");
         let third = load_or_create(dir.path()).expect("replaced");
         assert!(third != first);
