@@ -20,6 +20,9 @@ PACKAGES=(
   # busybox and cpio build the initramfs, kmod's depmod/modprobe order the modules, python3
   # analyses tones (the kernel .deb itself is fetched and cached by tests/vm/run.sh)
   qemu-system-x86 qemu-system-arm busybox-static cpio kmod python3
+  # scripts/faults.sh: loss in the fault tests' router namespace (the kernel has no netem); iproute2 for ip netns
+  nftables iproute2
+  janus  # tests/janus.rs: the device in a real Janus VideoRoom (run in a network namespace)
 )
 
 missing=()

@@ -6,3 +6,6 @@ scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
+# The device and the room server in network namespaces through loss, jitter, outages, server
+# kills and device faults (about 6 minutes; needs root, as CI runs).
+scripts/faults.sh netns

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod config;
 pub mod device;
+pub mod janus;
 pub mod logging;
 pub mod media;
 pub mod protocol;
@@ -12,4 +13,5 @@ pub mod rtc_peer;
 pub mod runtime;
 pub mod sd_notify;
 pub mod shutdown;
+pub mod tls;
 pub mod usersig;

@@ -175,18 +175,33 @@ fn usersig_verify(args: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_room(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
+/// Logs a warning when the config file holding a secret can be read by every user.
+fn warn_if_secret_file_is_readable(path: &std::path::Path, keys: &[&str]) {
+    if let Some(warning) = roombell::config::secret_file_warning(path, keys) {
+        tracing::warn!("{warning}");
+    }
+}
+
+fn run_room(config_path: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
     roombell::logging::init();
-    let mut config = roombell::config::load_room_config(config.as_deref())?;
+    let mut config = roombell::config::load_room_config(config_path.as_deref())?;
+    if let Some(path) = &config_path {
+        warn_if_secret_file_is_readable(path, roombell::config::ROOM_SECRET_KEYS);
+    }
     if let Some(listen) = listen {
         config.listen = listen;
     }
     let system = actix::System::new();
     system.block_on(async move {
         let server = roombell::room::RoomServer::start(&config).await?;
+        let (http, ws) = if server.tls {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         println!(
-            "room server listening on http://{}/ (signaling at /ws)",
-            server.addr
+            "room server listening on {http}://{}/ (signaling at {ws}://{}/ws)",
+            server.addr, server.addr
         );
         roombell::shutdown::wait_for_signal().await;
         tracing::info!("stopping room server");
@@ -195,9 +210,11 @@ fn run_room(config: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<(
     })
 }
 
-fn run_device(config: PathBuf) -> anyhow::Result<()> {
-    let config = roombell::device::config::load_daemon_config(Some(&config))?;
+fn run_device(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = roombell::device::config::load_daemon_config(Some(&config_path))?;
     roombell::logging::init_with(config.log.level.as_deref());
+    warn_if_secret_file_is_readable(&config_path, roombell::device::config::DEVICE_SECRET_KEYS);
+    roombell::client::set_default_security(config.device.signaling_security());
     let system = actix::System::new();
     system.block_on(async move {
         let device = roombell::device::Device::start(config)?;
@@ -218,7 +235,9 @@ fn run_demo(config: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
     config.room.demo_room_id = Some(config.device.room_id.clone());
     let room = roombell::room::RoomServerThread::spawn(config.room.clone())?;
     config.device.server = room.ws_url();
-    let answer = format!("http://{}/", room.addr);
+    // The demo's own config file holds a published demo key: no permission warning here.
+    roombell::client::set_default_security(config.device.signaling_security());
+    let answer = room.http_url();
     println!("answer page: {answer}");
     println!("room id: {}", config.device.room_id);
     println!("sdkAppId: {}", config.device.sdk_app_id);

@@ -55,6 +55,10 @@ pub mod extra {
     pub const MEDIA_SETUP_FAILED: u32 = 19;
     pub const ROOM_FULL: u32 = 20;
     pub const ALREADY_PUBLISHING: u32 = 21;
+    /// Too many joins from one IP address or as one userId; try again later.
+    pub const JOIN_RATE_LIMITED: u32 = 22;
+    /// Too many messages on one connection; it is closed if it keeps going.
+    pub const MESSAGE_RATE_LIMITED: u32 = 23;
 }
 
 /// A TRTC room id: numeric 1..=4294967294, or a string (`useStringRoomId`).
@@ -151,8 +155,8 @@ pub enum PeerId {
     },
 }
 
-/// What a client sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a client sends. Its Debug output leaves out the credentials of a join.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ClientMessage {
     #[serde(rename_all = "camelCase")]
@@ -215,6 +219,92 @@ pub enum ClientMessage {
     Heartbeat {
         id: u64,
     },
+}
+
+/// Written out by hand so that a logged or debug-printed join never shows its UserSig or
+/// privateMapKey (bearer credentials); every other field is shown as derive would.
+impl fmt::Debug for ClientMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientMessage::Join {
+                id,
+                sdk_app_id,
+                user_id,
+                user_sig,
+                room_id,
+                mode,
+                role,
+                private_map_key,
+            } => f
+                .debug_struct("Join")
+                .field("id", id)
+                .field("sdk_app_id", sdk_app_id)
+                .field("user_id", user_id)
+                .field("user_sig", &crate::config::redacted(user_sig))
+                .field("room_id", room_id)
+                .field("mode", mode)
+                .field("role", role)
+                .field(
+                    "private_map_key",
+                    &private_map_key.as_deref().map(crate::config::redacted),
+                )
+                .finish(),
+            ClientMessage::Publish {
+                id,
+                audio,
+                video,
+                sdp,
+            } => f
+                .debug_struct("Publish")
+                .field("id", id)
+                .field("audio", audio)
+                .field("video", video)
+                .field("sdp", sdp)
+                .finish(),
+            ClientMessage::Unpublish { id } => f.debug_struct("Unpublish").field("id", id).finish(),
+            ClientMessage::Subscribe {
+                id,
+                user_id,
+                audio,
+                video,
+                sdp,
+            } => f
+                .debug_struct("Subscribe")
+                .field("id", id)
+                .field("user_id", user_id)
+                .field("audio", audio)
+                .field("video", video)
+                .field("sdp", sdp)
+                .finish(),
+            ClientMessage::Unsubscribe { id, user_id } => f
+                .debug_struct("Unsubscribe")
+                .field("id", id)
+                .field("user_id", user_id)
+                .finish(),
+            ClientMessage::Mute {
+                id,
+                audio_muted,
+                video_muted,
+            } => f
+                .debug_struct("Mute")
+                .field("id", id)
+                .field("audio_muted", audio_muted)
+                .field("video_muted", video_muted)
+                .finish(),
+            ClientMessage::SwitchRole { id, role } => f
+                .debug_struct("SwitchRole")
+                .field("id", id)
+                .field("role", role)
+                .finish(),
+            ClientMessage::Candidate { peer, candidate } => f
+                .debug_struct("Candidate")
+                .field("peer", peer)
+                .field("candidate", candidate)
+                .finish(),
+            ClientMessage::Leave { id } => f.debug_struct("Leave").field("id", id).finish(),
+            ClientMessage::Heartbeat { id } => f.debug_struct("Heartbeat").field("id", id).finish(),
+        }
+    }
 }
 
 impl ClientMessage {
@@ -542,5 +632,23 @@ mod tests {
         let v = serde_json::to_value(&err).expect("serializes");
         assert_eq!(v["code"], 0x4004);
         assert_eq!(v["extraCode"], extra::BAD_USER_SIG);
+    }
+
+    #[test]
+    fn debug_output_of_a_join_hides_its_credentials() {
+        let join = ClientMessage::Join {
+            id: 1,
+            sdk_app_id: 1_400_000_000,
+            user_id: "door".into(),
+            user_sig: "SIG-SECRET-VALUE".into(),
+            room_id: RoomId::Number(1234),
+            mode: Mode::Rtc,
+            role: Role::Anchor,
+            private_map_key: Some("PMK-SECRET-VALUE".into()),
+        };
+        let shown = format!("{join:?}");
+        assert!(!shown.contains("SIG-SECRET-VALUE"), "{shown}");
+        assert!(!shown.contains("PMK-SECRET-VALUE"), "{shown}");
+        assert!(shown.contains("door") && shown.contains("1234"), "{shown}");
     }
 }

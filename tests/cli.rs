@@ -164,3 +164,36 @@ fn room_refuses_to_start_without_a_key_or_on_a_taken_port() {
     assert!(stderr.contains("cannot listen"), "{stderr}");
     assert!(stderr.contains(&port.to_string()), "{stderr}");
 }
+
+#[test]
+fn room_with_a_missing_tls_certificate_names_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("room.toml");
+    let cert = dir.path().join("no-such-cert.pem");
+    std::fs::write(
+        &config,
+        format!(
+            "[room]\nsdk_app_id = 1400000000\nsecret_key = \"k\"\nlisten = \"127.0.0.1:0\"\n\
+             tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+            cert.display(),
+            dir.path().join("key.pem").display()
+        ),
+    )
+    .expect("write config");
+    let out = roombell(&["room", "--config", config.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("room.tls_cert"), "{stderr}");
+    assert!(stderr.contains("no-such-cert.pem"), "{stderr}");
+
+    // Only one of the two is a config error, named as such.
+    std::fs::write(
+        &config,
+        "[room]\nsdk_app_id = 1400000000\nsecret_key = \"k\"\ntls_cert = \"/c.pem\"\n",
+    )
+    .expect("write config");
+    let out = roombell(&["room", "--config", config.to_str().expect("utf-8 path")]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("room.tls_key"), "{stderr}");
+}

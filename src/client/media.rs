@@ -1,5 +1,7 @@
-//! The client's peer connections: one to publish, one per subscription. The client offers,
-//! the server answers (see docs/protocol.md).
+//! The client's peer connections: one to publish, one per subscription. With roombell's server
+//! the client offers and the server answers (see docs/protocol.md); the parts that do not care
+//! who offers (`add_send_tracks`, `Publisher::negotiated`, `Subscriber::receiving`,
+//! `forward_peer_events`) also serve the Janus backend, where Janus offers subscriptions.
 
 use super::state::RequestKind;
 use super::{ClientError, Shared, MEDIA_REQUEST_TIMEOUT};
@@ -81,6 +83,12 @@ impl Publisher {
         *self.connected.borrow()
     }
 
+    /// Whether the peer connection is connected, as it changes: for whoever must notice the
+    /// media path dying while signaling stays up.
+    pub fn connection_watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.connected.clone()
+    }
+
     /// The underlying peer connection (for stats).
     pub fn peer_connection(&self) -> &Arc<dyn PeerConnection> {
         &self.pc
@@ -144,21 +152,41 @@ async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>, fallback: u8) -> u
 fn spawn_peer_events(
     shared: Arc<Shared>,
     peer: PeerId,
+    events: mpsc::UnboundedReceiver<PeerEvent>,
+    connected: tokio::sync::watch::Sender<bool>,
+    on_track: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
+) {
+    let user_id = shared.config.user_id.clone();
+    let label = format!("{user_id} {peer:?}");
+    forward_peer_events(
+        label,
+        events,
+        move |candidate| {
+            shared.send(&ClientMessage::Candidate {
+                peer: peer.clone(),
+                candidate,
+            })
+        },
+        connected,
+        on_track,
+    );
+}
+
+/// Forwards a peer connection's events whatever the signaling: our candidates to
+/// `on_candidate`, states to `connected`, remote tracks to `on_track`.
+pub(crate) fn forward_peer_events(
+    label: String,
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
+    on_candidate: impl Fn(crate::protocol::IceCandidate) + Send + 'static,
     connected: tokio::sync::watch::Sender<bool>,
     on_track: Option<mpsc::UnboundedSender<Arc<dyn TrackRemote>>>,
 ) {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             match event {
-                PeerEvent::LocalCandidate(candidate) => {
-                    shared.send(&ClientMessage::Candidate {
-                        peer: peer.clone(),
-                        candidate,
-                    });
-                }
+                PeerEvent::LocalCandidate(candidate) => on_candidate(candidate),
                 PeerEvent::State(state) => {
-                    tracing::debug!(user_id = %shared.config.user_id, ?peer, %state, "peer connection state");
+                    tracing::debug!(peer = %label, %state, "peer connection state");
                     let _ = connected.send(state == RTCPeerConnectionState::Connected);
                 }
                 PeerEvent::Track(track) => {
@@ -193,23 +221,7 @@ pub(super) async fn publish(
         .into());
     }
     let (pc, events) = rtc_peer::build_peer(&shared.config.peer).await?;
-    let user_id = shared.config.user_id.clone();
-    let mut tracks: Vec<PendingTrack> = Vec::new();
-    for (kind, wanted) in [(RtpCodecKind::Audio, audio), (RtpCodecKind::Video, video)] {
-        if !wanted {
-            continue;
-        }
-        let ssrc = rand::random::<u32>();
-        let track = Arc::new(
-            TrackLocalStaticSample::new(Instant::now(), local_track(kind, &user_id, ssrc))
-                .map_err(|e| ClientError::Media(e.into()))?,
-        );
-        let sender = pc
-            .add_track(track.clone() as Arc<dyn TrackLocal>)
-            .await
-            .map_err(|e| ClientError::Media(e.into()))?;
-        tracks.push((kind, track, ssrc, sender));
-    }
+    let tracks = add_send_tracks(&pc, &shared.config.user_id, audio, video).await?;
     let (connected_tx, connected_rx) = tokio::sync::watch::channel(false);
     shared.register_peer(PeerId::Publish, pc.clone());
     spawn_peer_events(shared.clone(), PeerId::Publish, events, connected_tx, None);
@@ -231,41 +243,79 @@ pub(super) async fn publish(
         let _ = pc.close().await;
         return Err(e);
     }
-    let (keyframe_tx, keyframe_rx) = mpsc::channel(4);
-    let mut publisher = Publisher {
-        pc: pc.clone(),
-        audio: None,
-        video: None,
-        keyframe_requests: keyframe_rx,
-        connected: connected_rx,
-    };
-    for (kind, track, ssrc, sender) in tracks {
-        match kind {
-            RtpCodecKind::Video => {
-                let payload_type =
-                    negotiated_payload_type(&sender, rtc_peer::H264_PAYLOAD_TYPE).await;
-                tokio::spawn(rtc_peer::forward_keyframe_requests(
-                    track.clone(),
-                    keyframe_tx.clone(),
-                ));
-                publisher.video = Some(SendTrack {
-                    track,
-                    ssrc,
-                    payload_type,
-                });
-            }
-            _ => {
-                let payload_type =
-                    negotiated_payload_type(&sender, rtc_peer::OPUS_PAYLOAD_TYPE).await;
-                publisher.audio = Some(SendTrack {
-                    track,
-                    ssrc,
-                    payload_type,
-                });
+    Ok(Publisher::negotiated(pc, tracks, connected_rx).await)
+}
+
+/// The sending tracks of a publishing connection, added before its offer is made.
+pub(crate) struct SendTracks(Vec<PendingTrack>);
+
+/// Adds roombell's audio and/or video sending tracks to `pc` (before the offer).
+pub(crate) async fn add_send_tracks(
+    pc: &Arc<dyn PeerConnection>,
+    user_id: &str,
+    audio: bool,
+    video: bool,
+) -> Result<SendTracks, rtc_peer::PeerError> {
+    let mut tracks: Vec<PendingTrack> = Vec::new();
+    for (kind, wanted) in [(RtpCodecKind::Audio, audio), (RtpCodecKind::Video, video)] {
+        if !wanted {
+            continue;
+        }
+        let ssrc = rand::random::<u32>();
+        let track = Arc::new(TrackLocalStaticSample::new(
+            Instant::now(),
+            local_track(kind, user_id, ssrc),
+        )?);
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        tracks.push((kind, track, ssrc, sender));
+    }
+    Ok(SendTracks(tracks))
+}
+
+impl Publisher {
+    /// The publisher of a connection whose offer/answer is done (the payload types are the
+    /// negotiated ones).
+    pub(crate) async fn negotiated(
+        pc: Arc<dyn PeerConnection>,
+        tracks: SendTracks,
+        connected: tokio::sync::watch::Receiver<bool>,
+    ) -> Publisher {
+        let (keyframe_tx, keyframe_rx) = mpsc::channel(4);
+        let mut publisher = Publisher {
+            pc,
+            audio: None,
+            video: None,
+            keyframe_requests: keyframe_rx,
+            connected,
+        };
+        for (kind, track, ssrc, sender) in tracks.0 {
+            match kind {
+                RtpCodecKind::Video => {
+                    let payload_type =
+                        negotiated_payload_type(&sender, rtc_peer::H264_PAYLOAD_TYPE).await;
+                    tokio::spawn(rtc_peer::forward_keyframe_requests(
+                        track.clone(),
+                        keyframe_tx.clone(),
+                    ));
+                    publisher.video = Some(SendTrack {
+                        track,
+                        ssrc,
+                        payload_type,
+                    });
+                }
+                _ => {
+                    let payload_type =
+                        negotiated_payload_type(&sender, rtc_peer::OPUS_PAYLOAD_TYPE).await;
+                    publisher.audio = Some(SendTrack {
+                        track,
+                        ssrc,
+                        payload_type,
+                    });
+                }
             }
         }
+        publisher
     }
-    Ok(publisher)
 }
 
 /// Creates our offer, sends it with the request `build` makes, applies the server's answer.
@@ -390,11 +440,8 @@ pub(super) async fn subscribe(
     let peer = PeerId::Subscribe {
         user_id: user_id.to_owned(),
     };
-    let (media_tx, media_rx) = mpsc::channel(RECEIVE_QUEUE);
-    let (track_tx, mut track_rx) = mpsc::unbounded_channel::<Arc<dyn TrackRemote>>();
+    let (track_tx, track_rx) = mpsc::unbounded_channel::<Arc<dyn TrackRemote>>();
     let (connected_tx, _connected_rx) = tokio::sync::watch::channel(false);
-    let video_track = Arc::new(Mutex::new(None));
-    let dropped = Arc::new(AtomicU64::new(0));
     shared.register_peer(peer.clone(), pc.clone());
     spawn_peer_events(
         shared.clone(),
@@ -403,33 +450,7 @@ pub(super) async fn subscribe(
         connected_tx,
         Some(track_tx),
     );
-    let video_slot = video_track.clone();
-    let dropped_count = dropped.clone();
-    tokio::spawn(async move {
-        while let Some(track) = track_rx.recv().await {
-            let kind = match track.kind().await {
-                RtpCodecKind::Video => {
-                    *video_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(track.clone());
-                    MediaKind::Video
-                }
-                _ => MediaKind::Audio,
-            };
-            let media_tx = media_tx.clone();
-            let dropped = dropped_count.clone();
-            tokio::spawn(async move {
-                while let Some(event) = track.poll().await {
-                    match event {
-                        TrackRemoteEvent::OnRtpPacket(packet) => {
-                            let full = media_tx.try_send(RemoteMedia { kind, packet }).is_err();
-                            dropped.fetch_add(u64::from(full), Ordering::Relaxed);
-                        }
-                        TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
-                        _ => {}
-                    }
-                }
-            });
-        }
-    });
+    let subscriber = Subscriber::receiving(pc.clone(), track_rx);
     let target = user_id.to_owned();
     let result = offer_and_answer(
         &shared,
@@ -450,10 +471,51 @@ pub(super) async fn subscribe(
         let _ = pc.close().await;
         return Err(e);
     }
-    Ok(Subscriber {
-        pc,
-        media: media_rx,
-        video_track,
-        dropped,
-    })
+    Ok(subscriber)
+}
+
+impl Subscriber {
+    /// A subscription that hands out the RTP of every track `tracks` brings (whoever made the
+    /// offer).
+    pub(crate) fn receiving(
+        pc: Arc<dyn PeerConnection>,
+        mut tracks: mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>,
+    ) -> Subscriber {
+        let (media_tx, media_rx) = mpsc::channel(RECEIVE_QUEUE);
+        let video_track = Arc::new(Mutex::new(None));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let video_slot = video_track.clone();
+        let dropped_count = dropped.clone();
+        tokio::spawn(async move {
+            while let Some(track) = tracks.recv().await {
+                let kind = match track.kind().await {
+                    RtpCodecKind::Video => {
+                        *video_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(track.clone());
+                        MediaKind::Video
+                    }
+                    _ => MediaKind::Audio,
+                };
+                let media_tx = media_tx.clone();
+                let dropped = dropped_count.clone();
+                tokio::spawn(async move {
+                    while let Some(event) = track.poll().await {
+                        match event {
+                            TrackRemoteEvent::OnRtpPacket(packet) => {
+                                let full = media_tx.try_send(RemoteMedia { kind, packet }).is_err();
+                                dropped.fetch_add(u64::from(full), Ordering::Relaxed);
+                            }
+                            TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+        Subscriber {
+            pc,
+            media: media_rx,
+            video_track,
+            dropped,
+        }
+    }
 }

@@ -30,9 +30,12 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Media setup involves the server building a peer connection: allow longer.
 const MEDIA_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server answers every heartbeat: silent for three of them, it is gone even if TCP has not
+/// noticed (a dead path keeps a socket open for minutes). Found by scripts/faults.sh (blackhole).
+const SERVER_SILENCE_TIMEOUT: Duration = Duration::from_millis(3 * HEARTBEAT_INTERVAL_MS);
 
 /// Who connects, and where to.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The room server's signaling URL, e.g. `ws://127.0.0.1:8080/ws`.
     pub url: String,
@@ -42,6 +45,68 @@ pub struct ClientConfig {
     pub mode: Mode,
     pub peer: PeerOptions,
 }
+
+/// Everything but the UserSig, which is a bearer credential.
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("url", &self.url)
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("user_id", &self.user_id)
+            .field("user_sig", &crate::config::redacted(&self.user_sig))
+            .field("mode", &self.mode)
+            .field("peer", &self.peer)
+            .finish()
+    }
+}
+
+/// How the signaling connection is protected: which CA a `wss://` server's certificate must
+/// chain to, and whether plain `ws://` to another machine is acceptable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SignalingSecurity {
+    /// Trust only this PEM CA (a private CA) instead of the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Allow `ws://` to a host that is not this machine.
+    pub allow_insecure_ws: bool,
+}
+
+/// What `Client::connect` uses; the daemon sets it once from `[device]` at start.
+static DEFAULT_SECURITY: std::sync::RwLock<Option<SignalingSecurity>> =
+    std::sync::RwLock::new(None);
+
+/// Sets the security every later `Client::connect` in this process uses.
+pub fn set_default_security(security: SignalingSecurity) {
+    *DEFAULT_SECURITY.write().unwrap_or_else(|e| e.into_inner()) = Some(security);
+}
+
+/// How to open a WebSocket to `url` under `security`: TLS verified against its CA, or plain
+/// where plain is allowed. Shared with the Janus backend, so both refuse and verify alike.
+pub(crate) fn websocket_connector(
+    url: &str,
+    security: &SignalingSecurity,
+) -> Result<tokio_tungstenite::Connector, String> {
+    let transport = crate::tls::signaling_transport(url, security.allow_insecure_ws)
+        .map_err(|refusal| refusal.to_string())?;
+    Ok(match transport {
+        crate::tls::Transport::Tls => tokio_tungstenite::Connector::Rustls(
+            crate::tls::client_config(security.ca_file.as_deref()).map_err(|e| e.to_string())?,
+        ),
+        crate::tls::Transport::PlainLoopback | crate::tls::Transport::PlainAllowed => {
+            tokio_tungstenite::Connector::Plain
+        }
+    })
+}
+
+pub(crate) fn default_security() -> SignalingSecurity {
+    DEFAULT_SECURITY
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// Largest message or frame the client accepts from a server (answers are a few KiB).
+const MAX_SERVER_MESSAGE_BYTES: usize = 1 << 20;
 
 /// A failed client call: TRTC's code and extra code (like `RtcError`), or a local failure.
 #[derive(Debug, thiserror::Error)]
@@ -273,10 +338,28 @@ pub struct Client {
 }
 
 impl Client {
-    /// Opens the signaling connection. Events (TRTC's client events) arrive on the receiver.
+    /// Opens the signaling connection with the process's [`SignalingSecurity`] (see
+    /// [`set_default_security`]). Events (TRTC's client events) arrive on the receiver.
     pub async fn connect(
         config: ClientConfig,
     ) -> Result<(Client, mpsc::UnboundedReceiver<ClientEvent>), ClientError> {
+        Self::connect_with(config, &default_security()).await
+    }
+
+    /// Opens the signaling connection: `wss://` verified against `security`'s CA (or the
+    /// system's roots); `ws://` only to this machine unless `security` allows more.
+    pub async fn connect_with(
+        config: ClientConfig,
+        security: &SignalingSecurity,
+    ) -> Result<(Client, mpsc::UnboundedReceiver<ClientEvent>), ClientError> {
+        let setup_failed =
+            |message: String| SignalError::new(code::SIGNAL_CHANNEL_SETUP_FAILED, 0, message);
+        let connector = websocket_connector(&config.url, security).map_err(setup_failed)?;
+        let websocket = tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+            max_message_size: Some(MAX_SERVER_MESSAGE_BYTES),
+            max_frame_size: Some(MAX_SERVER_MESSAGE_BYTES),
+            ..Default::default()
+        };
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (outgoing_tx, mut outgoing_rx) = mpsc::unbounded_channel::<String>();
         let mut state = ClientState::default();
@@ -292,17 +375,36 @@ impl Client {
         shared.emit(connecting);
         let connected = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(config.url.as_str()),
+            tokio_tungstenite::connect_async_tls_with_config(
+                config.url.as_str(),
+                Some(websocket),
+                false,
+                Some(connector.clone()),
+            ),
         )
         .await;
         let socket = match connected {
             Ok(Ok((socket, _))) => socket,
             Ok(Err(e)) => {
                 shared.on_closed();
+                let text = e.to_string();
+                let hint = if matches!(connector, tokio_tungstenite::Connector::Rustls(_))
+                    && text.contains("certificate")
+                {
+                    match &security.ca_file {
+                        Some(ca) => format!(
+                            " (the server's certificate does not chain to the CA in {}, or is not for this host name)",
+                            ca.display()
+                        ),
+                        None => " (the server's certificate is not trusted by this system: for a private CA set device.ca_file)".to_owned(),
+                    }
+                } else {
+                    String::new()
+                };
                 return Err(SignalError::new(
                     code::SIGNAL_CHANNEL_SETUP_FAILED,
                     0,
-                    format!("cannot reach {}: {e}", config.url),
+                    format!("cannot reach {}: {text}{hint}", config.url),
                 )
                 .into());
             }
@@ -333,7 +435,9 @@ impl Client {
         });
         let reader_shared = shared.clone();
         let reader = tokio::spawn(async move {
-            while let Some(frame) = stream.next().await {
+            while let Ok(Some(frame)) =
+                tokio::time::timeout(SERVER_SILENCE_TIMEOUT, stream.next()).await
+            {
                 match frame {
                     Ok(Message::Text(text)) => reader_shared.on_text(&text).await,
                     Ok(Message::Close(_)) | Err(_) => break,

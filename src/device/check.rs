@@ -2,6 +2,7 @@
 //! cameras and sound devices, opens the configured ones, reaches the room server and checks
 //! the credentials, and prints one line per finding.
 
+use super::backend::BackendKind;
 use super::config::{load_daemon_config, DaemonConfig};
 use crate::media::source::{open_audio_sink, open_audio_source, open_video_source};
 use std::fmt;
@@ -64,7 +65,12 @@ pub async fn run(config_path: &Path) -> Vec<Finding> {
     };
     report.extend(devices(&config));
     report.extend(credentials(&config));
-    report.extend(room_server(&config).await);
+    report.extend(secret_file(config_path));
+    report.push(signaling_security(&config));
+    match config.device.backend {
+        BackendKind::Roombell => report.extend(room_server(&config).await),
+        BackendKind::Janus => report.push(janus_server(&config).await),
+    }
     report.push(state_dir(&config));
     report
 }
@@ -181,6 +187,83 @@ fn credentials(config: &DaemonConfig) -> Vec<Finding> {
     }
 }
 
+/// A config file that holds a credential must not be readable by every user.
+fn secret_file(config_path: &Path) -> Option<Finding> {
+    let warning =
+        crate::config::secret_file_warning(config_path, super::config::DEVICE_SECRET_KEYS)?;
+    Some(finding(Verdict::Warn, "config permissions", warning))
+}
+
+/// How signaling is protected. (A `ws://` URL across the network without the explicit
+/// setting never gets here: loading the config already refused it.)
+fn signaling_security(config: &DaemonConfig) -> Finding {
+    let device = &config.device;
+    let url = match device.backend {
+        BackendKind::Roombell => &device.server,
+        BackendKind::Janus => &device.janus.url,
+    };
+    match crate::tls::signaling_transport(url, device.allow_insecure_ws) {
+        Ok(crate::tls::Transport::Tls) => finding(
+            Verdict::Ok,
+            "signaling security",
+            match &device.ca_file {
+                Some(ca) => format!("wss://, the server's certificate must chain to {}", ca.display()),
+                None => "wss://, the server's certificate is verified against the system's roots".into(),
+            },
+        ),
+        Ok(crate::tls::Transport::PlainLoopback) => finding(
+            Verdict::Info,
+            "signaling security",
+            "ws:// to this machine: nothing crosses a network",
+        ),
+        Ok(crate::tls::Transport::PlainAllowed) => finding(
+            Verdict::Warn,
+            "signaling security",
+            format!(
+                "{} is plain ws:// across the network (device.allow_insecure_ws = true): the UserSig can be read and replayed by anyone on the path; use wss://",
+                url
+            ),
+        ),
+        Err(refusal) => finding(Verdict::Fail, "signaling security", refusal.to_string()),
+    }
+}
+
+/// With `backend = "janus"`: opens a Janus session with the configured credentials and
+/// closes it again (joining the room would show a second doorbell to whoever answers).
+async fn janus_server(config: &DaemonConfig) -> Finding {
+    let janus = &config.device.janus;
+    crate::client::set_default_security(config.device.signaling_security());
+    let auth = crate::janus::Auth {
+        token: janus.token.clone(),
+        api_secret: janus.api_secret.clone(),
+    };
+    let connected = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::janus::JanusConnection::connect(&janus.url, auth),
+    )
+    .await;
+    match connected {
+        Ok(Ok(connection)) => {
+            let session = connection.session();
+            connection.close().await;
+            finding(
+                Verdict::Ok,
+                "janus",
+                format!(
+                    "{} answers and accepts these credentials (session {session})",
+                    janus.url
+                ),
+            )
+        }
+        Ok(Err(e)) => finding(Verdict::Fail, "janus", e.to_string()),
+        Err(_) => finding(
+            Verdict::Fail,
+            "janus",
+            format!("{} did not answer within 5 s", janus.url),
+        ),
+    }
+}
+
 /// Reaches the room server's signaling; with a secret key, also has it accept a join (as a
 /// separate user, so a running doorbell is not replaced).
 async fn room_server(config: &DaemonConfig) -> Vec<Finding> {
@@ -210,7 +293,7 @@ async fn room_server(config: &DaemonConfig) -> Vec<Finding> {
     };
     let connected = tokio::time::timeout(
         Duration::from_secs(5),
-        crate::client::Client::connect(client_config),
+        crate::client::Client::connect_with(client_config, &device.signaling_security()),
     )
     .await;
     let client = match connected {

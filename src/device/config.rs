@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// The `[device]` section: which room the doorbell joins, as whom, and what it sends.
-#[derive(Debug, Clone, Deserialize)]
+/// (Debug is written out below: it must not show the credentials.)
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeviceConfig {
     /// The room server's signaling URL.
@@ -35,7 +36,57 @@ pub struct DeviceConfig {
     pub state_dir: PathBuf,
     /// Longest wait between reconnect attempts.
     pub max_retry_ms: u64,
+    /// A PEM CA that a `wss://` server's certificate must chain to (a private CA); none = the
+    /// system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Allow plain `ws://` to a host that is not this machine (UserSig in the clear).
+    pub allow_insecure_ws: bool,
+    /// Which room service: "roombell" (our room server, the default) or "janus".
+    pub backend: super::backend::BackendKind,
+    /// `[device.janus]`: the Janus VideoRoom joined when `backend = "janus"`.
+    pub janus: super::backend::JanusSettings,
 }
+
+impl DeviceConfig {
+    /// How the signaling connection is protected.
+    pub fn signaling_security(&self) -> crate::client::SignalingSecurity {
+        crate::client::SignalingSecurity {
+            ca_file: self.ca_file.clone(),
+            allow_insecure_ws: self.allow_insecure_ws,
+        }
+    }
+}
+
+impl std::fmt::Debug for DeviceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::config::redacted;
+        f.debug_struct("DeviceConfig")
+            .field("server", &self.server)
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("user_id", &self.user_id)
+            .field("room_id", &self.room_id)
+            .field("mode", &self.mode)
+            .field("user_sig", &redacted(&self.user_sig))
+            .field("secret_key", &redacted(&self.secret_key))
+            .field(
+                "private_map_key",
+                &self.private_map_key.as_deref().map(redacted),
+            )
+            .field("ca_file", &self.ca_file)
+            .field("allow_insecure_ws", &self.allow_insecure_ws)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The secrets a daemon's file may hold (`[room]` too, for `roombell demo`).
+pub const DEVICE_SECRET_KEYS: &[&str] = &[
+    "device.secret_key",
+    "device.user_sig",
+    "device.private_map_key",
+    "device.janus.token",
+    "device.janus.api_secret",
+    "room.secret_key",
+];
 
 impl Default for DeviceConfig {
     fn default() -> Self {
@@ -54,7 +105,11 @@ impl Default for DeviceConfig {
             subscribe_video: false,
             media_ip: IpAddr::from([0, 0, 0, 0]),
             state_dir: PathBuf::from("/var/lib/roombell"),
-            max_retry_ms: 10_000,
+            max_retry_ms: 3_000,
+            ca_file: None,
+            allow_insecure_ws: false,
+            backend: super::backend::BackendKind::Roombell,
+            janus: super::backend::JanusSettings::default(),
         }
     }
 }
@@ -116,6 +171,14 @@ pub fn load_daemon_config(path: Option<&Path>) -> Result<DaemonConfig, ConfigErr
     Ok(config)
 }
 
+/// Parses and validates a whole daemon config from TOML text alone (no file, no
+/// environment): the entry point of the config fuzz target.
+pub fn parse_daemon_config(text: &str) -> Result<DaemonConfig, ConfigError> {
+    let config: DaemonConfig = crate::config::parse_toml(text, "(text)")?;
+    validate_device(&config, "(text)")?;
+    Ok(config)
+}
+
 fn validate_device(config: &DaemonConfig, shown: &str) -> Result<(), ConfigError> {
     let device = &config.device;
     let missing = |key: &'static str, env: &str| ConfigError::Missing {
@@ -123,6 +186,10 @@ fn validate_device(config: &DaemonConfig, shown: &str) -> Result<(), ConfigError
         path: shown.to_owned(),
         env: env.into(),
     };
+    if device.backend == super::backend::BackendKind::Janus {
+        validate_janus(device, shown)?;
+        return validate_encoder(config);
+    }
     if device.sdk_app_id == 0 {
         return Err(missing("device.sdk_app_id", "ROOMBELL__DEVICE__SDK_APP_ID"));
     }
@@ -151,12 +218,19 @@ fn validate_device(config: &DaemonConfig, shown: &str) -> Result<(), ConfigError
             env: "ROOMBELL__DEVICE__USER_SIG or ROOMBELL__DEVICE__SECRET_KEY".into(),
         });
     }
-    if !(device.server.starts_with("ws://") || device.server.starts_with("wss://")) {
-        return Err(ConfigError::Invalid {
+    crate::tls::signaling_transport(&device.server, device.allow_insecure_ws).map_err(
+        |refusal| ConfigError::Invalid {
             key: "device.server",
             value: device.server.clone(),
-            accepted: "a WebSocket URL, e.g. \"ws://192.168.1.10:8080/ws\"".into(),
-        });
+            accepted: refusal.to_string(),
+        },
+    )?;
+    if let Some(ca_file) = &device.ca_file {
+        crate::tls::load_certificates(ca_file).map_err(|e| ConfigError::Invalid {
+            key: "device.ca_file",
+            value: ca_file.display().to_string(),
+            accepted: format!("a readable PEM CA certificate ({e})"),
+        })?;
     }
     if !device.publish_audio && !device.publish_video {
         return Err(ConfigError::Invalid {
@@ -165,6 +239,10 @@ fn validate_device(config: &DaemonConfig, shown: &str) -> Result<(), ConfigError
             accepted: "a doorbell publishes at least one of them".into(),
         });
     }
+    validate_encoder(config)
+}
+
+fn validate_encoder(config: &DaemonConfig) -> Result<(), ConfigError> {
     let encoder = &config.encoder;
     if encoder.min_bitrate_kbps == 0
         || encoder.min_bitrate_kbps > encoder.bitrate_kbps
@@ -177,6 +255,41 @@ fn validate_device(config: &DaemonConfig, shown: &str) -> Result<(), ConfigError
                 encoder.min_bitrate_kbps, encoder.bitrate_kbps, encoder.max_bitrate_kbps
             ),
             accepted: "0 < min_bitrate_kbps <= bitrate_kbps <= max_bitrate_kbps".into(),
+        });
+    }
+    Ok(())
+}
+
+/// With `backend = "janus"` the device needs Janus's URL, a room and a display name; no
+/// sdkAppId or UserSig.
+fn validate_janus(device: &DeviceConfig, shown: &str) -> Result<(), ConfigError> {
+    let janus = &device.janus;
+    crate::tls::signaling_transport(&janus.url, device.allow_insecure_ws).map_err(|refusal| {
+        ConfigError::Invalid {
+            key: "device.janus.url",
+            value: janus.url.clone(),
+            accepted: format!("Janus's WebSocket URL, e.g. \"wss://janus.example/ws\" ({refusal})"),
+        }
+    })?;
+    if janus.room == 0 {
+        return Err(ConfigError::Missing {
+            key: "device.janus.room",
+            path: shown.to_owned(),
+            env: "ROOMBELL__DEVICE__JANUS__ROOM".into(),
+        });
+    }
+    if device.user_id.is_empty() {
+        return Err(ConfigError::Missing {
+            key: "device.user_id",
+            path: shown.to_owned(),
+            env: "ROOMBELL__DEVICE__USER_ID".into(),
+        });
+    }
+    if !device.publish_audio && !device.publish_video {
+        return Err(ConfigError::Invalid {
+            key: "device.publish_audio/publish_video",
+            value: "both false".into(),
+            accepted: "a doorbell publishes at least one of them".into(),
         });
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! PeerLink ─KeyframeRequest, TargetBitrate─▶ VideoEncoder        (receivers' PLI/FIR, loss)
 //! RoomSession ─PublisherReady / PublisherGone─▶ PeerLink
 //! subscription ─RemoteAudio / TalkerGone─▶ Playback ─▶ speaker
-//! client ─RoomEvent─▶ RoomSession
+//! room backend (roombell client | Janus) ─RoomEvent─▶ RoomSession
 //! capture/speaker threads ─SourceFailed─▶ Supervisor ─(reopen with backoff)─▶ capture actor
 //!                                                    └─StartSpeaker─▶ Playback
 //! Supervisor ─Shutdown─▶ RoomSession (leave the room)

@@ -14,6 +14,7 @@
 //! Every message is in [`messages`]. Actors only move messages; the logic they drive is in
 //! plain modules: the client state machine, [`backoff`], [`playout`], and `crate::media`.
 
+pub mod backend;
 pub mod backoff;
 pub mod bitrate;
 pub mod capture;

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+/// A speaker write that blocks this long (five 20 ms periods) is a stall worth logging.
+const SPEAKER_STALL: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub struct Playback {
     mixer: Arc<Mutex<PlayoutMixer>>,
     supervisor: Addr<Supervisor>,
@@ -64,14 +67,28 @@ impl Handler<StartSpeaker> for Playback {
         let spawned = std::thread::Builder::new()
             .name("roombell-speaker".into())
             .spawn(move || {
+                let mut stalls = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let frame = lock(&mixer).next_frame(Instant::now());
+                    let writing = Instant::now();
                     if let Err(e) = sink.write_frame(&frame) {
                         supervisor.do_send(SourceFailed {
                             kind: SourceKind::Speaker,
                             reason: e.to_string(),
                         });
                         return;
+                    }
+                    // A write normally blocks about one period; far longer means the sink
+                    // stalled (ALSA counts and logs its own xruns as it recovers them).
+                    let took = writing.elapsed();
+                    if took > SPEAKER_STALL {
+                        stalls += 1;
+                        tracing::warn!(
+                            stalls,
+                            took_ms = took.as_millis() as u64,
+                            xruns = sink.xruns(),
+                            "speaker stalled; playing on"
+                        );
                     }
                 }
                 if let Err(e) = sink.finish() {

@@ -1,8 +1,10 @@
 //! `RoomSession`: keeps the doorbell in its room, forever. Connects and joins, publishes,
 //! subscribes to whoever publishes audio, and when anything drops it tears down and tries
-//! again with jittered backoff. The protocol logic is the client's state machine; this actor
-//! only sequences it and reports.
+//! again with jittered backoff. The room is reached through a [`RoomBackend`] (roombell's own
+//! server or a Janus VideoRoom, `[device] backend`); the protocol logic is the backend's state
+//! machine, and this actor only sequences it and reports.
 
+use super::backend::{self, BackendKind, JoinRequest, RoomBackend};
 use super::backoff::Backoff;
 use super::config::DeviceConfig;
 use super::messages::{
@@ -10,14 +12,35 @@ use super::messages::{
 };
 use super::{PeerLink, Playback};
 use crate::client::media::MediaKind;
-use crate::client::{Client, ClientConfig, ClientError, ClientEvent, ConnectionState};
-use crate::protocol::Role;
+use crate::client::{ClientEvent, ConnectionState};
 use crate::rtc_peer::PeerOptions;
 use crate::usersig;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How long a publication may take to connect, or stay disconnected, before the session
+/// starts over. Set-up takes 0.2-1.1 s here; ICE's own verdict ("failed") takes ~25 s.
+const MEDIA_PATH_GRACE: Duration = Duration::from_secs(4);
+
+/// Resolves to true when the connection does not come up within `grace`, or goes down and
+/// stays down for `grace`; to false when the connection is closed (the publication ended).
+async fn media_path_lost(
+    mut connected: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) -> bool {
+    loop {
+        match tokio::time::timeout(grace, connected.wait_for(|up| *up)).await {
+            Err(_) => return true,
+            Ok(Err(_)) => return false,
+            Ok(Ok(_)) => {}
+        }
+        if connected.wait_for(|up| !*up).await.is_err() {
+            return false;
+        }
+    }
+}
 
 /// What the session is doing, for the status line.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,7 +65,7 @@ pub struct RoomSession {
     playback: Addr<Playback>,
     backoff: Backoff,
     generation: u64,
-    client: Option<Arc<Client>>,
+    client: Option<Arc<dyn RoomBackend>>,
     subscriptions: HashMap<String, tokio::task::JoinHandle<()>>,
     stopping: bool,
     status: StatusHandle,
@@ -85,6 +108,9 @@ impl RoomSession {
     /// A UserSig for this attempt: minted fresh from the secret key (so it never expires on a
     /// device that runs for years), or the configured one (warned about when near expiry).
     fn user_sig(&self) -> String {
+        if self.config.backend == BackendKind::Janus {
+            return String::new();
+        }
         if !self.config.secret_key.is_empty() {
             return usersig::gen_user_sig(
                 self.config.sdk_app_id,
@@ -115,30 +141,29 @@ impl RoomSession {
         }
         self.generation += 1;
         let generation = self.generation;
-        let client_config = ClientConfig {
-            url: self.config.server.clone(),
-            sdk_app_id: self.config.sdk_app_id,
+        let request = JoinRequest {
+            kind: self.config.backend,
             user_id: self.config.user_id.clone(),
+            peer: self.peer.clone(),
+            server: self.config.server.clone(),
+            sdk_app_id: self.config.sdk_app_id,
             user_sig: self.user_sig(),
             mode: self.config.mode,
-            peer: self.peer.clone(),
+            room_id: self.config.room_id.clone(),
+            private_map_key: self.config.private_map_key.clone(),
+            janus: self.config.janus.clone(),
         };
-        let room = self.config.room_id.clone();
-        let private_map_key = self.config.private_map_key.clone();
         let session = ctx.address();
         tracing::info!(
-            ROOM_ID = %room,
-            USER_ID = %client_config.user_id,
-            server = %client_config.url,
+            ROOM_ID = %self.room_name(),
+            USER_ID = %request.user_id,
+            server = %request.target(),
+            backend = ?request.kind,
             attempt = self.backoff.attempts() + 1,
             "joining the room"
         );
         let setup = self.media.spawn(async move {
-            let (client, mut events) = Client::connect(client_config).await?;
-            if let Err(e) = client.join(room, Role::Anchor, private_map_key).await {
-                client.close().await;
-                return Err(e);
-            }
+            let (client, mut events) = backend::join(request).await?;
             // From here the session hears every event; a closed socket arrives as
             // DISCONNECTED, which starts the next attempt.
             tokio::spawn(async move {
@@ -146,7 +171,7 @@ impl RoomSession {
                     session.do_send(RoomEvent { generation, event });
                 }
             });
-            Ok::<Client, ClientError>(client)
+            Ok::<Box<dyn RoomBackend>, backend::BackendError>(client)
         });
         ctx.spawn(setup.into_actor(self).map(move |result, session, ctx| {
             if generation != session.generation || session.stopping {
@@ -156,15 +181,31 @@ impl RoomSession {
                 return;
             }
             match result {
-                Ok(Ok(client)) => session.joined(Arc::new(client), ctx),
+                Ok(Ok(client)) => session.joined(Arc::from(client), ctx),
                 Ok(Err(e)) => session.retry_later(format!("{e}"), ctx),
                 Err(e) => session.retry_later(format!("join task failed: {e}"), ctx),
             }
         }));
     }
 
-    fn joined(&mut self, client: Arc<Client>, ctx: &mut Context<Self>) {
-        tracing::info!(ROOM_ID = %self.config.room_id, USER_ID = %self.config.user_id, "in the room");
+    /// The room's name for logs: the TRTC room id, or the Janus room number.
+    fn room_name(&self) -> String {
+        match self.config.backend {
+            BackendKind::Roombell => self.config.room_id.to_string(),
+            BackendKind::Janus => self.config.janus.room.to_string(),
+        }
+    }
+
+    /// Where the session goes, for logs and the status line.
+    fn target(&self) -> String {
+        match self.config.backend {
+            BackendKind::Roombell => self.config.server.clone(),
+            BackendKind::Janus => self.config.janus.url.clone(),
+        }
+    }
+
+    fn joined(&mut self, client: Arc<dyn RoomBackend>, ctx: &mut Context<Self>) {
+        tracing::info!(ROOM_ID = %self.room_name(), USER_ID = %self.config.user_id, "in the room");
         self.backoff.reset();
         self.client = Some(client.clone());
         self.set_status(|s| {
@@ -184,10 +225,30 @@ impl RoomSession {
                 Ok(Ok(publisher)) => {
                     tracing::info!(EVENT = "publish", audio, video, "publishing");
                     session.set_status(|s| s.publishing = true);
+                    session.watch_media_path(publisher.connection_watch(), ctx);
                     session.peer_link.do_send(PublisherReady(publisher));
                 }
                 Ok(Err(e)) => session.retry_later(format!("publish failed: {e}"), ctx),
                 Err(e) => session.retry_later(format!("publish task failed: {e}"), ctx),
+            }
+        }));
+    }
+
+    /// Signaling can stay up while the media path dies (a firewall, a NAT rebinding, UDP
+    /// blocked): then nobody would ever see the doorbell again, so a publication that does not
+    /// connect, or stays disconnected, is treated like a lost connection.
+    fn watch_media_path(
+        &mut self,
+        connected: tokio::sync::watch::Receiver<bool>,
+        ctx: &mut Context<Self>,
+    ) {
+        let generation = self.generation;
+        let watch = self
+            .media
+            .spawn(media_path_lost(connected, MEDIA_PATH_GRACE));
+        ctx.spawn(watch.into_actor(self).map(move |lost, session, ctx| {
+            if matches!(lost, Ok(true)) && generation == session.generation && !session.stopping {
+                session.retry_later("the media connection to the room was lost".into(), ctx);
             }
         }));
     }
@@ -200,14 +261,14 @@ impl RoomSession {
         }
         let delay = self.backoff.next_delay();
         tracing::warn!(
-            server = %self.config.server,
+            server = %self.target(),
             reason = %reason,
             retry_in_ms = delay.as_millis() as u64,
             "not in the room; retrying"
         );
         let shown = format!(
             "reconnecting to {}: {reason}, retry in {:.1} s",
-            self.config.server,
+            self.target(),
             delay.as_secs_f32()
         );
         self.set_status(|s| {
@@ -378,5 +439,45 @@ impl Handler<Shutdown> for RoomSession {
             }
             .into_actor(self),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::media_path_lost;
+    use std::time::Duration;
+    use tokio::sync::watch;
+
+    const GRACE: Duration = Duration::from_millis(100);
+
+    #[tokio::test]
+    async fn a_publication_that_never_connects_is_lost() {
+        let (_state, connected) = watch::channel(false);
+        assert!(media_path_lost(connected, GRACE).await);
+    }
+
+    #[tokio::test]
+    async fn one_that_goes_down_and_stays_down_is_lost() {
+        let (state, connected) = watch::channel(false);
+        let watcher = tokio::spawn(media_path_lost(connected, GRACE));
+        state.send_replace(true);
+        tokio::time::sleep(GRACE * 2).await;
+        state.send_replace(false);
+        assert!(watcher.await.expect("watcher"));
+        drop(state);
+    }
+
+    #[tokio::test]
+    async fn a_short_drop_is_ridden_out_and_closing_ends_the_watch() {
+        let (state, connected) = watch::channel(false);
+        let watcher = tokio::spawn(media_path_lost(connected, GRACE));
+        state.send_replace(true);
+        tokio::time::sleep(GRACE * 2).await;
+        state.send_replace(false);
+        tokio::time::sleep(GRACE / 4).await;
+        state.send_replace(true);
+        tokio::time::sleep(GRACE * 2).await;
+        drop(state);
+        assert!(!watcher.await.expect("watcher"), "closing is not a loss");
     }
 }

@@ -39,9 +39,9 @@ pub struct Supervisor {
     media: tokio::runtime::Handle,
     peer: PeerOptions,
     graph: Option<Graph>,
-    camera_backoff: Backoff,
-    mic_backoff: Backoff,
-    speaker_backoff: Backoff,
+    camera_retry: SourceRetry,
+    mic_retry: SourceRetry,
+    speaker_retry: SourceRetry,
     session_status: StatusHandle,
     encoder_stats: Arc<EncoderStats>,
     link_stats: Arc<LinkStats>,
@@ -54,6 +54,42 @@ fn source_backoff() -> Backoff {
     Backoff::new(Duration::from_millis(500), Duration::from_secs(30), 0.2)
 }
 
+/// A source that ran this long before failing starts its retries from the shortest delay
+/// again; one that fails sooner (it opens, then fails at its first read) keeps backing off.
+const SOURCE_STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// When to retry a failed camera, microphone or speaker.
+#[derive(Debug, Clone)]
+struct SourceRetry {
+    backoff: Backoff,
+    opened_at: Option<std::time::Instant>,
+}
+
+impl SourceRetry {
+    fn new() -> Self {
+        SourceRetry {
+            backoff: source_backoff(),
+            opened_at: None,
+        }
+    }
+
+    /// The source opened at `now`.
+    fn opened(&mut self, now: std::time::Instant) {
+        self.opened_at = Some(now);
+    }
+
+    /// The source failed at `now`: the delay before the next attempt, given a random number
+    /// in [0, 1) for the jitter.
+    fn failed(&mut self, now: std::time::Instant, random: f64) -> Duration {
+        if let Some(opened) = self.opened_at.take() {
+            if now.duration_since(opened) >= SOURCE_STABLE_AFTER {
+                self.backoff.reset();
+            }
+        }
+        self.backoff.next_delay_with(random)
+    }
+}
+
 impl Supervisor {
     pub fn new(config: DaemonConfig, media: tokio::runtime::Handle, peer: PeerOptions) -> Self {
         Supervisor {
@@ -61,9 +97,9 @@ impl Supervisor {
             media,
             peer,
             graph: None,
-            camera_backoff: source_backoff(),
-            mic_backoff: source_backoff(),
-            speaker_backoff: source_backoff(),
+            camera_retry: SourceRetry::new(),
+            mic_retry: SourceRetry::new(),
+            speaker_retry: SourceRetry::new(),
             session_status: StatusHandle::default(),
             encoder_stats: Arc::default(),
             link_stats: Arc::default(),
@@ -149,7 +185,7 @@ impl Supervisor {
         };
         match open_video_source(&self.config.video) {
             Ok(source) => {
-                self.camera_backoff.reset();
+                self.camera_retry.opened(std::time::Instant::now());
                 self.problems.retain(|(k, _)| *k != SourceKind::Camera);
                 graph.video_capture = Some(
                     VideoCapture::new(
@@ -174,7 +210,7 @@ impl Supervisor {
         };
         match open_audio_source(&self.config.audio) {
             Ok(source) => {
-                self.mic_backoff.reset();
+                self.mic_retry.opened(std::time::Instant::now());
                 self.problems.retain(|(k, _)| *k != SourceKind::Microphone);
                 graph.audio_capture = Some(
                     AudioCapture::new(source, graph.audio_encoder.clone(), ctx.address()).start(),
@@ -193,7 +229,7 @@ impl Supervisor {
         };
         match open_audio_sink(&self.config.speaker) {
             Ok(sink) => {
-                self.speaker_backoff.reset();
+                self.speaker_retry.opened(std::time::Instant::now());
                 self.problems.retain(|(k, _)| *k != SourceKind::Speaker);
                 graph.playback.do_send(StartSpeaker(sink));
             }
@@ -299,12 +335,12 @@ impl Handler<SourceFailed> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: SourceFailed, ctx: &mut Self::Context) {
-        let backoff = match msg.kind {
-            SourceKind::Camera => &mut self.camera_backoff,
-            SourceKind::Microphone => &mut self.mic_backoff,
-            SourceKind::Speaker => &mut self.speaker_backoff,
+        let retry = match msg.kind {
+            SourceKind::Camera => &mut self.camera_retry,
+            SourceKind::Microphone => &mut self.mic_retry,
+            SourceKind::Speaker => &mut self.speaker_retry,
         };
-        let delay = backoff.next_delay();
+        let delay = retry.failed(std::time::Instant::now(), rand::random::<f64>());
         tracing::warn!(
             device = ?msg.kind,
             reason = %msg.reason,
@@ -379,5 +415,40 @@ impl Handler<Shutdown> for Supervisor {
 impl Supervisor {
     pub fn encoder_stats(&self) -> Arc<EncoderStats> {
         self.encoder_stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_source_that_fails_right_after_opening_keeps_backing_off() {
+        let mut retry = SourceRetry::new();
+        let start = Instant::now();
+        let mut delays = Vec::new();
+        for i in 0..5u64 {
+            let now = start + Duration::from_secs(i);
+            retry.opened(now);
+            delays.push(retry.failed(now + Duration::from_millis(50), 0.5));
+        }
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, vec![500, 1000, 2000, 4000, 8000]);
+    }
+
+    #[test]
+    fn a_source_that_ran_a_while_retries_quickly_again() {
+        let mut retry = SourceRetry::new();
+        let start = Instant::now();
+        retry.opened(start);
+        assert_eq!(retry.failed(start, 0.5), Duration::from_millis(500));
+        retry.opened(start);
+        assert_eq!(retry.failed(start, 0.5), Duration::from_millis(1000));
+        retry.opened(start);
+        let later = start + SOURCE_STABLE_AFTER;
+        assert_eq!(retry.failed(later, 0.5), Duration::from_millis(500));
+        // A failure to open at all (no `opened`) keeps growing.
+        assert_eq!(retry.failed(later, 0.5), Duration::from_millis(1000));
     }
 }

@@ -3,12 +3,14 @@
 //! It only moves messages: client text goes to the registry, the registry's effects go out to
 //! sessions or start and stop media on the SFU runtime, and the SFU's results come back here.
 
+use super::limits::JoinLimiter;
 use super::registry::{ConnId, Effect, Now, RoomRegistry};
 use super::sfu::{self, CandidateSink, MediaNotice, Publication, Subscription};
 use crate::protocol::{self, IceCandidate, PeerId, ServerMessage};
 use crate::rtc_peer::{PeerError, PeerOptions};
 use actix::prelude::*;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -24,6 +26,8 @@ pub enum Outbound {
 #[rtype(result = "ConnId")]
 pub struct Connect {
     pub outbox: mpsc::UnboundedSender<Outbound>,
+    /// The socket's peer address, which join limits are kept per.
+    pub peer_ip: Option<IpAddr>,
 }
 
 /// One text frame from a session.
@@ -57,6 +61,10 @@ pub struct GetStats;
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct HubStats {
     pub connections: usize,
+    pub rooms: usize,
+    /// Tasks alive on the media runtime: publications, subscriptions and their peer
+    /// connections' drivers. Back to its idle value when everyone has left.
+    pub media_tasks: usize,
     pub publications: usize,
     pub subscriptions: usize,
     pub packets_forwarded: u64,
@@ -85,6 +93,8 @@ impl MediaSession for Subscription {
 pub struct RoomHub {
     registry: RoomRegistry,
     sessions: HashMap<ConnId, mpsc::UnboundedSender<Outbound>>,
+    peer_ips: HashMap<ConnId, IpAddr>,
+    joins: JoinLimiter,
     next_conn: ConnId,
     media: tokio::runtime::Handle,
     peer_options: PeerOptions,
@@ -104,12 +114,15 @@ pub struct RoomHub {
 impl RoomHub {
     pub fn new(
         registry: RoomRegistry,
+        joins: JoinLimiter,
         media: tokio::runtime::Handle,
         peer_options: PeerOptions,
     ) -> Self {
         RoomHub {
             registry,
             sessions: HashMap::new(),
+            peer_ips: HashMap::new(),
+            joins,
             next_conn: 1,
             media,
             peer_options,
@@ -421,6 +434,9 @@ impl Handler<Connect> for RoomHub {
         let conn = self.next_conn;
         self.next_conn += 1;
         self.sessions.insert(conn, msg.outbox);
+        if let Some(ip) = msg.peer_ip {
+            self.peer_ips.insert(conn, ip);
+        }
         self.registry.connect(conn, Self::now());
         conn
     }
@@ -434,6 +450,15 @@ impl Handler<Incoming> for RoomHub {
         let effects = match protocol::parse_client_message(&msg.text) {
             Ok(parsed) => {
                 tracing::debug!(conn = msg.conn, kind = parsed.kind(), "signaling message");
+                if let protocol::ClientMessage::Join { id, user_id, .. } = &parsed {
+                    let ip = self.peer_ips.get(&msg.conn).copied();
+                    if let Err(refusal) = self.joins.admit(ip, user_id, now.mono) {
+                        // Debug, not info: a flood must not flood the journal too.
+                        tracing::debug!(conn = msg.conn, ?ip, error = %refusal, "join rate-limited");
+                        self.send(msg.conn, &refusal.to_message(Some(*id)));
+                        return;
+                    }
+                }
                 self.registry.handle(msg.conn, parsed, now)
             }
             Err(err) => {
@@ -453,6 +478,7 @@ impl Handler<Disconnect> for RoomHub {
         let effects = self.registry.disconnect(msg.conn, Self::now());
         self.apply(effects, ctx);
         self.sessions.remove(&msg.conn);
+        self.peer_ips.remove(&msg.conn);
         // Whatever the registry did not stop explicitly goes now.
         if let Some(publication) = self.publications.remove(&msg.conn) {
             self.media.spawn(publication.stop());
@@ -505,6 +531,8 @@ impl Handler<GetStats> for RoomHub {
     fn handle(&mut self, _msg: GetStats, _ctx: &mut Self::Context) -> Self::Result {
         let mut stats = HubStats {
             connections: self.sessions.len(),
+            rooms: self.registry.room_count(),
+            media_tasks: self.media.metrics().num_alive_tasks(),
             publications: self.publications.len(),
             subscriptions: self.subscriptions.len(),
             ..HubStats::default()

@@ -9,6 +9,8 @@
 
 pub mod auth;
 pub mod hub;
+pub mod limits;
+pub mod metrics;
 pub mod registry;
 pub mod server;
 pub mod sfu;

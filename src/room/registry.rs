@@ -42,13 +42,29 @@ pub trait Authenticator: Send {
 }
 
 /// The parts of a join an [`Authenticator`] looks at.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct JoinCredentials<'a> {
     pub sdk_app_id: u64,
     pub user_id: &'a str,
     pub user_sig: &'a str,
     pub room_id: &'a RoomId,
     pub private_map_key: Option<&'a str>,
+}
+
+/// Never shows the UserSig or privateMapKey: they are bearer credentials.
+impl std::fmt::Debug for JoinCredentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinCredentials")
+            .field("sdk_app_id", &self.sdk_app_id)
+            .field("user_id", &self.user_id)
+            .field("user_sig", &crate::config::redacted(self.user_sig))
+            .field("room_id", &self.room_id)
+            .field(
+                "private_map_key",
+                &self.private_map_key.map(crate::config::redacted),
+            )
+            .finish()
+    }
 }
 
 /// Privilege bits granted by a privateMapKey (TRTC bits: 2 enter, 4 send audio, 8 recv audio,

@@ -2,6 +2,7 @@
 
 use super::auth::UserSigAuthenticator;
 use super::hub::{Connect, Disconnect, GetStats, HubStats, Incoming, Outbound, RoomHub};
+use super::limits::{JoinLimiter, LimitsConfig, MessageGate, MessageVerdict};
 use super::registry::{RegistryPolicy, RoomRegistry};
 use super::sfu::MediaRuntime;
 use crate::config::RoomConfig;
@@ -11,7 +12,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_ws::AggregatedMessage;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Frames above this are a protocol error that closes the socket; between
@@ -28,12 +29,16 @@ pub enum StartError {
     },
     #[error("cannot start the media runtime: {0}")]
     Media(std::io::Error),
+    #[error("room.tls_cert/room.tls_key: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running room server.
 pub struct RoomServer {
     /// Where it actually listens (the port is resolved when the config asked for 0).
     pub addr: SocketAddr,
+    /// True when it speaks https and wss only.
+    pub tls: bool,
     http: actix_web::dev::ServerHandle,
     hub: Addr<RoomHub>,
     _media: Arc<MediaRuntime>,
@@ -42,6 +47,11 @@ pub struct RoomServer {
 impl RoomServer {
     /// Starts listening; must run inside an actix system.
     pub async fn start(config: &RoomConfig) -> Result<RoomServer, StartError> {
+        // Certificate problems are found before anything else starts.
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => None,
+        };
         let media = Arc::new(MediaRuntime::new(2).map_err(StartError::Media)?);
         let media_handle = media
             .handle()
@@ -61,7 +71,14 @@ impl RoomServer {
             bind_ip: config.media_ip,
             certificate: None,
         };
-        let hub = RoomHub::new(registry, media_handle, peer_options).start();
+        let limits = config.limits();
+        let hub = RoomHub::new(
+            registry,
+            JoinLimiter::new(&limits),
+            media_handle,
+            peer_options,
+        )
+        .start();
         let web_root = config.web_root.clone();
         let demo = config.demo_room_id.clone().map(|room_id| {
             web::Data::new(DemoCredentials {
@@ -74,8 +91,10 @@ impl RoomServer {
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(web::Data::new(hub_for_http.clone()))
+                .app_data(web::Data::new(limits))
                 .route("/ws", web::get().to(ws_session))
-                .route("/healthz", web::get().to(healthz));
+                .route("/healthz", web::get().to(healthz))
+                .route("/debug/metrics", web::get().to(debug_metrics));
             if let Some(demo) = &demo {
                 app = app
                     .app_data(demo.clone())
@@ -88,8 +107,12 @@ impl RoomServer {
         })
         .workers(1)
         .shutdown_timeout(1)
-        .disable_signals()
-        .bind(config.listen.as_str())
+        .disable_signals();
+        let with_tls = tls.is_some();
+        let server = match tls {
+            Some(tls) => server.bind_rustls_0_23(config.listen.as_str(), tls),
+            None => server.bind(config.listen.as_str()),
+        }
         .map_err(|source| StartError::Listen {
             addr: config.listen.clone(),
             source,
@@ -105,9 +128,15 @@ impl RoomServer {
         let server = server.run();
         let http = server.handle();
         actix_rt::spawn(server);
-        tracing::info!(%addr, sdk_app_id = config.sdk_app_id, "room server listening");
+        tracing::info!(
+            %addr,
+            tls = with_tls,
+            sdk_app_id = config.sdk_app_id,
+            "room server listening"
+        );
         Ok(RoomServer {
             addr,
+            tls: with_tls,
             http,
             hub,
             _media: media,
@@ -164,42 +193,98 @@ async fn healthz(hub: web::Data<Addr<RoomHub>>) -> HttpResponse {
     }
 }
 
+/// The hub's counters and the process's memory, threads and sockets, for load and soak runs.
+/// Only for peers on this machine: it says how busy the server is.
+async fn debug_metrics(req: HttpRequest, hub: web::Data<Addr<RoomHub>>) -> HttpResponse {
+    let from_this_machine = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
+    if !from_this_machine {
+        return HttpResponse::NotFound().finish();
+    }
+    match hub.send(GetStats).await {
+        Ok(stats) => HttpResponse::Ok().json(serde_json::json!({
+            "hub": stats,
+            "process": super::metrics::ProcessMetrics::of_this_process(),
+        })),
+        Err(_) => HttpResponse::ServiceUnavailable().body("room hub is not running"),
+    }
+}
+
 async fn ws_session(
     req: HttpRequest,
     body: web::Payload,
     hub: web::Data<Addr<RoomHub>>,
+    limits: web::Data<LimitsConfig>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // The socket's own peer: a forwarded-for header is whatever the client wants it to be.
+    let peer_ip = req.peer_addr().map(|addr| addr.ip());
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let mut stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
     let hub = hub.get_ref().clone();
+    let mut gate = MessageGate::new(limits.get_ref(), Instant::now());
     actix_rt::spawn(async move {
         let (outbox, mut outgoing) = mpsc::unbounded_channel();
-        let Ok(conn) = hub.send(Connect { outbox }).await else {
+        let Ok(conn) = hub.send(Connect { outbox, peer_ip }).await else {
             let _ = session.close(None).await;
             return;
         };
+        let mut close_reason = None;
         loop {
             tokio::select! {
-                incoming = stream.recv() => match incoming {
-                    Some(Ok(AggregatedMessage::Text(text))) => {
-                        hub.do_send(Incoming { conn, text: text.to_string() });
-                    }
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                        // The protocol is text; a binary frame gets the same typed error as
-                        // any other malformed message.
-                        let text = String::from_utf8_lossy(&bytes).into_owned();
-                        hub.do_send(Incoming { conn, text });
-                    }
-                    Some(Ok(AggregatedMessage::Ping(payload))) => {
-                        if session.pong(&payload).await.is_err() {
-                            break;
+                incoming = stream.recv() => {
+                    // Every frame a client sends counts against its rate, pings included:
+                    // a flood is dropped here, before it reaches the hub.
+                    let counted = matches!(
+                        &incoming,
+                        Some(Ok(
+                            AggregatedMessage::Text(_)
+                                | AggregatedMessage::Binary(_)
+                                | AggregatedMessage::Ping(_)
+                        ))
+                    );
+                    if counted {
+                        match gate.admit(Instant::now()) {
+                            MessageVerdict::Pass => {}
+                            MessageVerdict::Refuse(err) => {
+                                tracing::info!(conn, ip = ?peer_ip, "connection over its message rate");
+                                let text = serde_json::to_string(&err.to_message(None))
+                                    .unwrap_or_default();
+                                if session.text(text).await.is_err() {
+                                    break;
+                                }
+                                continue;
+                            }
+                            MessageVerdict::Drop => continue,
+                            MessageVerdict::Close => {
+                                tracing::info!(conn, ip = ?peer_ip, "closing a connection that kept flooding");
+                                close_reason = Some(actix_ws::CloseReason {
+                                    code: actix_ws::CloseCode::Policy,
+                                    description: Some("too many messages".into()),
+                                });
+                                break;
+                            }
                         }
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => break,
+                    match incoming {
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            hub.do_send(Incoming { conn, text: text.to_string() });
+                        }
+                        Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                            // The protocol is text; a binary frame gets the same typed error
+                            // as any other malformed message.
+                            let text = String::from_utf8_lossy(&bytes).into_owned();
+                            hub.do_send(Incoming { conn, text });
+                        }
+                        Some(Ok(AggregatedMessage::Ping(payload))) => {
+                            if session.pong(&payload).await.is_err() {
+                                break;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => break,
+                    }
                 },
                 outgoing = outgoing.recv() => match outgoing {
                     Some(Outbound::Text(text)) => {
@@ -212,7 +297,7 @@ async fn ws_session(
             }
         }
         hub.do_send(Disconnect { conn });
-        let _ = session.close(None).await;
+        let _ = session.close(close_reason).await;
     });
     Ok(response)
 }
@@ -221,6 +306,8 @@ async fn ws_session(
 /// tests run one next to other async code.
 pub struct RoomServerThread {
     pub addr: SocketAddr,
+    /// True when it speaks https and wss only.
+    pub tls: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -228,6 +315,7 @@ pub struct RoomServerThread {
 impl RoomServerThread {
     /// Starts the server and returns once it listens (or failed to).
     pub fn spawn(config: RoomConfig) -> Result<RoomServerThread, StartError> {
+        let tls = config.tls_enabled();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -253,6 +341,7 @@ impl RoomServerThread {
             .map_err(|_| StartError::Media(std::io::Error::other("room server thread died")))??;
         Ok(RoomServerThread {
             addr,
+            tls,
             stop: Some(stop_tx),
             thread: Some(thread),
         })
@@ -260,7 +349,14 @@ impl RoomServerThread {
 
     /// The signaling URL clients connect to.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
+    }
+
+    /// The server's base URL (the web client, `/healthz`).
+    pub fn http_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Stops the server and waits for its thread.
