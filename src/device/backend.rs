@@ -214,7 +214,7 @@ backend = "janus"
 user_id = "door-0042"
 
 [device.janus]
-url = "ws://10.0.0.5:8188"
+url = "wss://janus.example.net/ws"
 room = 42
 pin = "4711"
 token = "door-0042-token"
@@ -237,11 +237,26 @@ token = "door-0042-token"
             .expect_err("no room")
             .to_string();
         assert!(error.contains("device.janus.room"), "{error}");
-        let bad_url = JANUS_DOOR.replace("ws://10.0.0.5:8188", "10.0.0.5:8188");
+        let bad_url = JANUS_DOOR.replace("wss://janus.example.net/ws", "janus.example.net:8188");
         let error = parse_daemon_config(&bad_url)
             .expect_err("bad url")
             .to_string();
         assert!(error.contains("device.janus.url"), "{error}");
+    }
+
+    #[test]
+    fn plain_ws_to_a_janus_elsewhere_needs_the_explicit_setting() {
+        let plain = JANUS_DOOR.replace("wss://janus.example.net/ws", "ws://10.0.0.5:8188");
+        let error = parse_daemon_config(&plain)
+            .expect_err("plain ws:// across the network")
+            .to_string();
+        assert!(error.contains("device.janus.url"), "{error}");
+        assert!(error.contains("allow_insecure_ws"), "{error}");
+        let allowed = plain.replace(
+            "user_id = \"door-0042\"",
+            "user_id = \"door-0042\"\nallow_insecure_ws = true",
+        );
+        parse_daemon_config(&allowed).expect("allowed explicitly");
     }
 
     #[test]
