@@ -142,9 +142,7 @@ fn decode_jpeg(
         jpeg
     };
     let mut decoder = JpegDecoder::new_with_options(jpeg, options);
-    decoder
-        .decode_headers()
-        .map_err(|e| ConvertError::Jpeg(format!("{e:?}")))?;
+    guarded("its headers", || decoder.decode_headers())?;
     let (actual_width, actual_height) = decoder
         .dimensions()
         .ok_or_else(|| ConvertError::Jpeg("no frame header".into()))?;
@@ -163,9 +161,7 @@ fn decode_jpeg(
         ColorSpace::RGB
     };
     decoder.set_options(options.jpeg_set_out_colorspace(out_colorspace));
-    let pixels = decoder
-        .decode()
-        .map_err(|e| ConvertError::Jpeg(format!("{e:?}")))?;
+    let pixels = guarded("the picture", || decoder.decode())?;
     if pixels.len() < layout.luma_len() * 3 {
         return Err(ConvertError::Jpeg(format!(
             "decoder returned {} bytes for a {width}x{height} picture",
@@ -179,6 +175,22 @@ fn decode_jpeg(
         rgb_to_i420(&pixels, &mut image);
     }
     Ok(image)
+}
+
+/// Runs one zune-jpeg call, its error or its panic becoming `ConvertError::Jpeg`. zune-jpeg
+/// 0.4 still asserts on some corrupt data (an `assert_eq!` in its upsampler, found by the
+/// `mjpeg` fuzz target; upstream etemesi254/zune-image issues 151 and 236), and a camera or its
+/// cable can deliver such a frame: that must cost one frame, not the capture thread.
+fn guarded<T, E: std::fmt::Debug>(
+    part: &str,
+    call: impl FnOnce() -> Result<T, E>,
+) -> Result<T, ConvertError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(|e| ConvertError::Jpeg(format!("{e:?}"))),
+        Err(_) => Err(ConvertError::Jpeg(format!(
+            "the decoder gave up on {part} (corrupt data)"
+        ))),
+    }
 }
 
 /// Interleaved full-resolution, full-range YCbCr (3 bytes per pixel) into `image`.
@@ -261,6 +273,18 @@ mod tests {
     /// `ffmpeg -f lavfi -i "color=c=0x808080:s=17x9,format=rgb24" -frames:v 1 -pix_fmt yuvj420p
     /// -q:v 2 -f mjpeg grey_17x9_420.jpg` (the `format=rgb24` keeps ffmpeg from evening the size).
     const GREY_17X9: &[u8] = include_bytes!("../testdata/grey_17x9_420.jpg");
+    /// A 24x16 4:2:2 JPEG mutated by the `mjpeg` fuzz target until zune-jpeg's upsampler
+    /// asserted (`left: 768, right: 384`).
+    const CORRUPT_UPSAMPLER: &[u8] = include_bytes!("../testdata/corrupt_422_upsampler_24x16.jpg");
+
+    #[test]
+    fn a_frame_that_makes_the_decoder_panic_is_an_error() {
+        // Regression: this panicked inside zune-jpeg and took the capture thread with it.
+        let err = mjpeg_to_i420(24, 16, CORRUPT_UPSAMPLER).expect_err("corrupt");
+        assert!(matches!(err, ConvertError::Jpeg(_)), "{err}");
+        // The next good frame still converts.
+        assert!(mjpeg_to_i420(32, 16, RED_BLUE_422).is_ok());
+    }
 
     fn assert_near(actual: u8, expected: u8, what: &str) {
         assert!(
