@@ -54,7 +54,7 @@ summary() {
   # One line per figure, from the JSON the cases wrote.
   python3 - "$@" <<'EOF'
 import json, os, sys
-d = "target/faults"
+d = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "faults")
 def load(name):
     try:
         with open(os.path.join(d, name + ".json")) as f:
@@ -103,9 +103,8 @@ EOF
 run_netns() {
   netns_ready || return 0
   # Results of an earlier run must not be mistaken for this one's.
-  rm -f target/faults/loss_jitter.json target/faults/link_down.json \
-    target/faults/server_restart.json target/faults/camera_failure.json \
-    target/faults/speaker_stall.json target/faults/blackhole.json target/faults/media_blocked.json
+  local results="${CARGO_TARGET_DIR:-target}/faults"
+  rm -f "$results"/{loss_jitter,link_down,server_restart,camera_failure,speaker_stall,blackhole,media_blocked}.json
   echo "faults: netns: building" >&2
   nice -n 5 cargo build --bin roombell --example fault_probe --example delay_relay
   local started=$SECONDS status=0
