@@ -127,7 +127,12 @@ async fn join(args: &Args) -> Result<(Client, UnboundedReceiver<ClientEvent>), P
             certificate: None,
         },
     };
-    let (client, events) = Client::connect(config).await?;
+    // The fault tests' namespaces are their own network: plain ws:// to the server is fine.
+    let security = roombell::client::SignalingSecurity {
+        ca_file: None,
+        allow_insecure_ws: true,
+    };
+    let (client, events) = Client::connect_with(config, &security).await?;
     client
         .join(RoomId::Number(args.room), Role::Anchor, None)
         .await?;
@@ -579,11 +584,6 @@ async fn rejoin(args: &Args) -> Result<serde_json::Value, ProbeError> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
-    // The fault tests' namespaces are their own network: plain ws:// to the server is fine.
-    roombell::client::set_default_security(roombell::client::SignalingSecurity {
-        ca_file: None,
-        allow_insecure_ws: true,
-    });
     let result = match args.mode {
         ProbeMode::Watch => watch(&args).await,
         ProbeMode::Rejoin => rejoin(&args).await,

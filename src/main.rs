@@ -214,7 +214,6 @@ fn run_device(config_path: PathBuf) -> anyhow::Result<()> {
     let config = roombell::device::config::load_daemon_config(Some(&config_path))?;
     roombell::logging::init_with(config.log.level.as_deref());
     warn_if_secret_file_is_readable(&config_path, roombell::device::config::DEVICE_SECRET_KEYS);
-    roombell::client::set_default_security(config.device.signaling_security());
     let system = actix::System::new();
     system.block_on(async move {
         let device = roombell::device::Device::start(config)?;
@@ -236,7 +235,6 @@ fn run_demo(config: PathBuf, port: Option<u16>) -> anyhow::Result<()> {
     let room = roombell::room::RoomServerThread::spawn(config.room.clone())?;
     config.device.server = room.ws_url();
     // The demo's own config file holds a published demo key: no permission warning here.
-    roombell::client::set_default_security(config.device.signaling_security());
     let answer = room.http_url();
     println!("answer page: {answer}");
     println!("room id: {}", config.device.room_id);

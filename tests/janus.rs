@@ -273,14 +273,14 @@ impl Drop for Janus {
 
 /// Waits (bounded) until Janus answers on its WebSocket.
 async fn wait_for_janus(url: &str, janus: &Janus) {
-    // Janus is on the test's veth address, not loopback: allow plain ws:// in this process.
-    roombell::client::set_default_security(roombell::client::SignalingSecurity {
+    // Janus is on the test's veth address, not loopback: plain ws:// must be allowed.
+    let security = roombell::client::SignalingSecurity {
         allow_insecure_ws: true,
         ..Default::default()
-    });
+    };
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Ok(connection) = JanusConnection::connect(url, Auth::default()).await {
+        if let Ok(connection) = JanusConnection::connect(url, Auth::default(), &security).await {
             connection.close().await;
             return;
         }
@@ -378,6 +378,11 @@ async fn answer(netns: &Netns) -> Result<(JanusRoom, RoomEvents, Subscriber), St
         peer: PeerOptions {
             bind_ip: netns.host_ip,
             certificate: None,
+        },
+        // Janus is on the test's veth address, not loopback.
+        security: roombell::client::SignalingSecurity {
+            allow_insecure_ws: true,
+            ..Default::default()
         },
     };
     let (room, mut events) = JanusRoom::join(config)
@@ -774,7 +779,7 @@ async fn keepalives_follow_the_servers_session_timeout() {
             }
         }
     });
-    let connection = JanusConnection::connect(&url, Auth::default())
+    let connection = JanusConnection::connect(&url, Auth::default(), &Default::default())
         .await
         .expect("connects to the scripted Janus");
     assert_eq!(connection.session(), 77);

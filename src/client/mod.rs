@@ -70,15 +70,6 @@ pub struct SignalingSecurity {
     pub allow_insecure_ws: bool,
 }
 
-/// What `Client::connect` uses; the daemon sets it once from `[device]` at start.
-static DEFAULT_SECURITY: std::sync::RwLock<Option<SignalingSecurity>> =
-    std::sync::RwLock::new(None);
-
-/// Sets the security every later `Client::connect` in this process uses.
-pub fn set_default_security(security: SignalingSecurity) {
-    *DEFAULT_SECURITY.write().unwrap_or_else(|e| e.into_inner()) = Some(security);
-}
-
 /// How to open a WebSocket to `url` under `security`: TLS verified against its CA, or plain
 /// where plain is allowed. Shared with the Janus backend, so both refuse and verify alike.
 pub(crate) fn websocket_connector(
@@ -95,14 +86,6 @@ pub(crate) fn websocket_connector(
             tokio_tungstenite::Connector::Plain
         }
     })
-}
-
-pub(crate) fn default_security() -> SignalingSecurity {
-    DEFAULT_SECURITY
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_default()
 }
 
 /// Largest message or frame the client accepts from a server (answers are a few KiB).
@@ -338,12 +321,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// Opens the signaling connection with the process's [`SignalingSecurity`] (see
-    /// [`set_default_security`]). Events (TRTC's client events) arrive on the receiver.
+    /// Opens the signaling connection with the default [`SignalingSecurity`]: `wss://`
+    /// verified against the system's roots, `ws://` only to this machine. Events (TRTC's
+    /// client events) arrive on the receiver.
     pub async fn connect(
         config: ClientConfig,
     ) -> Result<(Client, mpsc::UnboundedReceiver<ClientEvent>), ClientError> {
-        Self::connect_with(config, &default_security()).await
+        Self::connect_with(config, &SignalingSecurity::default()).await
     }
 
     /// Opens the signaling connection: `wss://` verified against `security`'s CA (or the

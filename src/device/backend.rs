@@ -96,6 +96,8 @@ pub struct JoinRequest {
     pub private_map_key: Option<String>,
     /// janus: the deployment and room.
     pub janus: JanusSettings,
+    /// Either: how the signaling connection is verified (device.ca_file, allow_insecure_ws).
+    pub security: crate::client::SignalingSecurity,
 }
 
 impl JoinRequest {
@@ -123,7 +125,7 @@ pub async fn join(
                 mode: request.mode,
                 peer: request.peer,
             };
-            let (client, events) = Client::connect(config).await?;
+            let (client, events) = Client::connect_with(config, &request.security).await?;
             if let Err(e) = client
                 .join(request.room_id, Role::Anchor, request.private_map_key)
                 .await
@@ -145,6 +147,7 @@ pub async fn join(
                 },
                 user_id: request.user_id,
                 peer: request.peer,
+                security: request.security,
             };
             let (room, events) = JanusRoom::join(config).await?;
             Ok((Box::new(room), events))

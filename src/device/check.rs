@@ -232,14 +232,17 @@ fn signaling_security(config: &DaemonConfig) -> Finding {
 /// closes it again (joining the room would show a second doorbell to whoever answers).
 async fn janus_server(config: &DaemonConfig) -> Finding {
     let janus = &config.device.janus;
-    crate::client::set_default_security(config.device.signaling_security());
     let auth = crate::janus::Auth {
         token: janus.token.clone(),
         api_secret: janus.api_secret.clone(),
     };
     let connected = tokio::time::timeout(
         Duration::from_secs(5),
-        crate::janus::JanusConnection::connect(&janus.url, auth),
+        crate::janus::JanusConnection::connect(
+            &janus.url,
+            auth,
+            &config.device.signaling_security(),
+        ),
     )
     .await;
     match connected {

@@ -152,6 +152,7 @@ impl RoomSession {
             room_id: self.config.room_id.clone(),
             private_map_key: self.config.private_map_key.clone(),
             janus: self.config.janus.clone(),
+            security: self.config.signaling_security(),
         };
         let session = ctx.address();
         tracing::info!(

@@ -150,7 +150,11 @@ pub struct JanusConnection {
 
 impl JanusConnection {
     /// Opens the WebSocket (subprotocol `janus-protocol`) and creates a session.
-    pub async fn connect(url: &str, auth: Auth) -> Result<JanusConnection, JanusError> {
+    pub async fn connect(
+        url: &str,
+        auth: Auth,
+        security: &crate::client::SignalingSecurity,
+    ) -> Result<JanusConnection, JanusError> {
         let connect_error = |reason: String| JanusError::Connect {
             url: url.to_owned(),
             reason,
@@ -164,8 +168,7 @@ impl JanusConnection {
         );
         // The same TLS verification and ws:// rules as roombell's own server (device.ca_file,
         // device.allow_insecure_ws).
-        let connector = crate::client::websocket_connector(url, &crate::client::default_security())
-            .map_err(connect_error)?;
+        let connector = crate::client::websocket_connector(url, security).map_err(connect_error)?;
         let socket = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)),

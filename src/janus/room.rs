@@ -33,6 +33,8 @@ pub struct JanusRoomConfig {
     /// Our `display` in the room; others see it as our user id.
     pub user_id: String,
     pub peer: PeerOptions,
+    /// TLS verification and the ws:// rule, as for roombell's own server.
+    pub security: crate::client::SignalingSecurity,
 }
 
 /// A subscription's Janus handle and connection, kept to hang them up.
@@ -79,7 +81,8 @@ impl JanusRoom {
         config: JanusRoomConfig,
     ) -> Result<(JanusRoom, mpsc::UnboundedReceiver<ClientEvent>), JanusError> {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let connection = JanusConnection::connect(&config.url, config.auth.clone()).await?;
+        let connection =
+            JanusConnection::connect(&config.url, config.auth.clone(), &config.security).await?;
         let result = Self::join_on(connection, config, events_tx).await;
         result.map(|room| (room, events_rx))
     }
