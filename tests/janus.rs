@@ -16,8 +16,6 @@
 mod common;
 
 use common::*;
-use roombell::client::depacketize::H264Assembler;
-use roombell::client::media::MediaKind;
 use roombell::client::{ClientEvent, Subscriber};
 use roombell::janus::{Auth, JanusConnection, JanusRoom, JanusRoomConfig};
 use roombell::rtc_peer::PeerOptions;
@@ -403,54 +401,6 @@ async fn answer(netns: &Netns) -> Result<(JanusRoom, RoomEvents, Subscriber), St
             Err(format!("the answerer cannot subscribe: {e}"))
         }
     }
-}
-
-/// Decodes the doorbell's media until `frames` 640x480 pictures and `audio_ms` of audio.
-async fn receive(subscriber: &mut Subscriber, frames: usize, audio_ms: usize) -> (usize, Vec<i16>) {
-    let mut assembler = H264Assembler::default();
-    let mut decoder = openh264::decoder::Decoder::new().expect("decoder");
-    let mut opus_decoder = opus::Decoder::new(48_000, opus::Channels::Mono).expect("opus");
-    let (mut decoded, mut pcm) = (0usize, Vec::new());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while decoded < frames || pcm.len() < audio_ms * 48 {
-        let Ok(Some(media)) = tokio::time::timeout_at(deadline, subscriber.next_media()).await
-        else {
-            break;
-        };
-        match media.kind {
-            MediaKind::Video => {
-                for frame in assembler.push(media.packet) {
-                    if let Ok(Some(picture)) = decoder.decode(&frame) {
-                        use openh264::formats::YUVSource;
-                        if picture.dimensions() == (640, 480) {
-                            decoded += 1;
-                        }
-                    }
-                }
-            }
-            MediaKind::Audio => {
-                let mut out = vec![0i16; 5760];
-                if let Ok(n) = opus_decoder.decode(&media.packet.payload, &mut out, false) {
-                    pcm.extend_from_slice(&out[..n]);
-                }
-            }
-        }
-    }
-    (decoded, pcm)
-}
-
-/// The samples of a WAV file written by a running process (its header may lag behind).
-fn wav_samples(path: &Path) -> Vec<i16> {
-    let bytes = std::fs::read(path).unwrap_or_default();
-    let Some(data) = bytes.windows(4).position(|w| w == b"data") else {
-        return Vec::new();
-    };
-    bytes
-        .get(data + 8..)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
 }
 
 /// The frequency of the newest 200 ms of the device's speaker, if it holds that much.
