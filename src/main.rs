@@ -36,6 +36,9 @@ enum Command {
     },
     /// Captures and encodes without a room, to check a camera and a microphone.
     Record(RecordArgs),
+    /// Plays the microphone (or a tone, or a WAV) on the speaker through a call's Opus and
+    /// playout path, without a room, to check a speaker; reports underruns.
+    Play(PlayArgs),
     /// Says what is wrong: config, cameras, sound devices, room server, credentials.
     Check {
         #[arg(long, short, default_value = "/etc/roombell/roombell.toml")]
@@ -79,6 +82,13 @@ struct RecordArgs {
     /// Overrides video.device (v4l2) or video.file (y4m).
     #[arg(long)]
     video_device: Option<String>,
+    #[command(flatten)]
+    sound: AudioSourceArgs,
+}
+
+/// The microphone options `record` and `play` share.
+#[derive(Args)]
+struct AudioSourceArgs {
     /// Overrides audio.backend: tone, wav or alsa.
     #[arg(long)]
     audio_source: Option<String>,
@@ -87,6 +97,42 @@ struct RecordArgs {
     /// Overrides audio.device (alsa) or audio.file (wav).
     #[arg(long)]
     audio_device: Option<String>,
+}
+
+impl AudioSourceArgs {
+    fn apply(self, audio: &mut roombell::media::source::AudioSourceConfig) {
+        if let Some(backend) = self.audio_source {
+            audio.backend = backend;
+        }
+        if let Some(hz) = self.tone_hz {
+            audio.tone_hz = hz;
+        }
+        if let Some(device) = self.audio_device {
+            if audio.backend == "wav" {
+                audio.file = Some(device.into());
+            } else {
+                audio.device = device;
+            }
+        }
+    }
+}
+
+#[derive(Args)]
+struct PlayArgs {
+    /// The daemon's config, for the [audio] and [speaker] sections (optional).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// The sound to play (audio source alsa plays the microphone back live).
+    #[command(flatten)]
+    sound: AudioSourceArgs,
+    /// Overrides speaker.backend: alsa, wav or null.
+    #[arg(long)]
+    speaker: Option<String>,
+    /// Overrides speaker.device (alsa) or speaker.file (wav).
+    #[arg(long)]
+    speaker_device: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -277,19 +323,7 @@ fn run_record(args: RecordArgs) -> anyhow::Result<()> {
             config.video.device = device;
         }
     }
-    if let Some(backend) = args.audio_source {
-        config.audio.backend = backend;
-    }
-    if let Some(hz) = args.tone_hz {
-        config.audio.tone_hz = hz;
-    }
-    if let Some(device) = args.audio_device {
-        if config.audio.backend == "wav" {
-            config.audio.file = Some(device.into());
-        } else {
-            config.audio.device = device;
-        }
-    }
+    args.sound.apply(&mut config.audio);
     let encoder = roombell::device::encoder_config(&config);
     let report = roombell::media::record::record(
         &config.video,
@@ -300,6 +334,28 @@ fn run_record(args: RecordArgs) -> anyhow::Result<()> {
         args.audio.as_deref(),
         true,
     )?;
+    println!("{report}");
+    Ok(())
+}
+
+fn run_play(args: PlayArgs) -> anyhow::Result<()> {
+    roombell::logging::init();
+    let mut config = match &args.config {
+        Some(path) => roombell::device::config::load_daemon_config(Some(path))?,
+        None => roombell::device::config::DaemonConfig::default(),
+    };
+    args.sound.apply(&mut config.audio);
+    if let Some(backend) = args.speaker {
+        config.speaker.backend = backend;
+    }
+    if let Some(device) = args.speaker_device {
+        if config.speaker.backend == "wav" {
+            config.speaker.file = Some(device.into());
+        } else {
+            config.speaker.device = device;
+        }
+    }
+    let report = roombell::device::play::play(&config.audio, &config.speaker, args.seconds)?;
     println!("{report}");
     Ok(())
 }
@@ -335,6 +391,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run_device(config),
         Command::Demo { config, port } => run_demo(config, port),
         Command::Record(args) => run_record(args),
+        Command::Play(args) => run_play(args),
         Command::Check { config } => run_check(config),
         Command::Room { config, listen } => run_room(config, listen),
         Command::Usersig(UsersigCommand::Gen(args)) => usersig_gen(args),

@@ -1,4 +1,5 @@
-//! The `roombell` command line: UserSig tools and the room server's refusals to start.
+//! The `roombell` command line: UserSig tools, `roombell play` and the room server's refusals to
+//! start.
 
 mod common;
 
@@ -196,4 +197,52 @@ fn room_with_a_missing_tls_certificate_names_the_file() {
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("room.tls_key"), "{stderr}");
+}
+
+/// `roombell play` through the real ALSA code into ALSA's `file` plugin (no sound card needed):
+/// the tone comes out at the right pitch and the report counts what happened.
+#[test]
+#[cfg(feature = "alsa-backend")]
+fn play_sends_a_tone_through_the_playout_path_to_an_alsa_speaker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("speaker.raw");
+    std::fs::create_dir_all(dir.path().join("alsa")).expect("alsa dir");
+    std::fs::write(
+        dir.path().join("alsa/asoundrc"),
+        format!(
+            "pcm.rbspeaker {{ type file; slave.pcm \"null\"; file \"{}\"; format \"raw\" }}\n",
+            raw.display()
+        ),
+    )
+    .expect("asoundrc");
+    let play = |speaker_device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_roombell"))
+            .args(["play", "--seconds", "1", "--tone-hz", "880"])
+            .args(["--speaker", "alsa", "--speaker-device", speaker_device])
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("roombell runs")
+    };
+    let out = play("rbspeaker");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("50 Opus packets sent"), "{stdout}");
+    assert!(stdout.contains("alsa playback \"rbspeaker\""), "{stdout}");
+    assert!(stdout.contains("0 xruns recovered"), "{stdout}");
+    let samples: Vec<i16> = std::fs::read(&raw)
+        .expect("the speaker's raw file")
+        .chunks_exact(2)
+        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    // The jitter buffer's start-up silence first; the second half is the tone.
+    let hz = roombell::media::tone::dominant_frequency(&samples[samples.len() / 2..], 48_000);
+    assert!((hz - 880.0).abs() < 20.0, "the speaker played {hz} Hz");
+
+    // An unknown PCM: a typed error naming the setting, nothing played.
+    let out = play("nosuchspeaker");
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("speaker"), "{stderr}");
+    assert!(stderr.contains("nosuchspeaker"), "{stderr}");
 }

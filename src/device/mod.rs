@@ -25,6 +25,7 @@ pub mod encoder;
 pub mod messages;
 pub mod notify;
 pub mod peer_link;
+pub mod play;
 pub mod playback;
 pub mod playout;
 pub mod session;

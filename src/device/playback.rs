@@ -4,6 +4,7 @@
 use super::messages::{RemoteAudio, Shutdown, SourceFailed, SourceKind, StartSpeaker, TalkerGone};
 use super::playout::{PlayoutMixer, PlayoutStats};
 use super::supervisor::Supervisor;
+use crate::media::source::{AudioSink, SourceError};
 use actix::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -45,6 +46,45 @@ pub fn playout_stats(mixer: &Mutex<PlayoutMixer>) -> PlayoutStats {
     lock(mixer).stats()
 }
 
+/// What a speaker thread did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SpeakerCounters {
+    /// 20 ms frames written to the sink.
+    pub frames_written: u64,
+    /// Writes that blocked longer than [`SPEAKER_STALL`].
+    pub stalls: u64,
+}
+
+/// Plays the mixer into `sink`, one 20 ms frame per write (the sink's blocking sets the pace),
+/// until `stop` is set. Used by the `Playback` actor's speaker thread and by `roombell play`.
+/// An error is the sink failing for good (unplugged, gone); underruns are recovered inside it.
+pub fn play_mixer(
+    sink: &mut dyn AudioSink,
+    mixer: &Mutex<PlayoutMixer>,
+    stop: &AtomicBool,
+) -> Result<SpeakerCounters, SourceError> {
+    let mut counters = SpeakerCounters::default();
+    while !stop.load(Ordering::Relaxed) {
+        let frame = lock(mixer).next_frame(Instant::now());
+        let writing = Instant::now();
+        sink.write_frame(&frame)?;
+        counters.frames_written += 1;
+        // A write normally blocks about one period; far longer means the sink stalled (ALSA
+        // counts and logs its own xruns as it recovers them).
+        let took = writing.elapsed();
+        if took > SPEAKER_STALL {
+            counters.stalls += 1;
+            tracing::warn!(
+                stalls = counters.stalls,
+                took_ms = took.as_millis() as u64,
+                xruns = sink.xruns(),
+                "speaker stalled; playing on"
+            );
+        }
+    }
+    Ok(counters)
+}
+
 impl Actor for Playback {
     type Context = Context<Self>;
 
@@ -67,29 +107,12 @@ impl Handler<StartSpeaker> for Playback {
         let spawned = std::thread::Builder::new()
             .name("roombell-speaker".into())
             .spawn(move || {
-                let mut stalls = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let frame = lock(&mixer).next_frame(Instant::now());
-                    let writing = Instant::now();
-                    if let Err(e) = sink.write_frame(&frame) {
-                        supervisor.do_send(SourceFailed {
-                            kind: SourceKind::Speaker,
-                            reason: e.to_string(),
-                        });
-                        return;
-                    }
-                    // A write normally blocks about one period; far longer means the sink
-                    // stalled (ALSA counts and logs its own xruns as it recovers them).
-                    let took = writing.elapsed();
-                    if took > SPEAKER_STALL {
-                        stalls += 1;
-                        tracing::warn!(
-                            stalls,
-                            took_ms = took.as_millis() as u64,
-                            xruns = sink.xruns(),
-                            "speaker stalled; playing on"
-                        );
-                    }
+                if let Err(e) = play_mixer(sink.as_mut(), &mixer, &stop) {
+                    supervisor.do_send(SourceFailed {
+                        kind: SourceKind::Speaker,
+                        reason: e.to_string(),
+                    });
+                    return;
                 }
                 if let Err(e) = sink.finish() {
                     tracing::warn!(error = %e, "speaker did not close cleanly");

@@ -35,7 +35,7 @@ case "$arch" in
   *) sed -n '5,21p' "$0" >&2; exit 64 ;;
 esac
 
-all_scenarios=(check record-nv12 record-yuyv busy audio-playback unplug)
+all_scenarios=(check record-nv12 record-yuyv busy audio-playback unplug xrun-storm)
 if [ "$scenario" = all ]; then
   scenarios=("${all_scenarios[@]}")
 else
