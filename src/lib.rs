@@ -4,6 +4,8 @@
 pub mod client;
 pub mod config;
 pub mod device;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod janus;
 pub mod logging;
 pub mod media;
