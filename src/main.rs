@@ -36,8 +36,9 @@ enum Command {
     },
     /// Captures and encodes without a room, to check a camera and a microphone.
     Record(RecordArgs),
-    /// Plays the microphone (or a tone, or a WAV) on the speaker through a call's Opus and
-    /// playout path, without a room, to check a speaker; reports underruns.
+    /// Plays a tone (or a WAV, or the microphone live with --audio-source alsa) on the speaker
+    /// through a call's Opus and playout path, without a room, to check a speaker; reports
+    /// underruns.
     Play(PlayArgs),
     /// Says what is wrong: config, cameras, sound devices, room server, credentials.
     Check {
@@ -119,12 +120,13 @@ impl AudioSourceArgs {
 
 #[derive(Args)]
 struct PlayArgs {
-    /// The daemon's config, for the [audio] and [speaker] sections (optional).
+    /// The daemon's config, for the [audio] and [speaker] sections [default:
+    /// /etc/roombell/roombell.toml when it exists, so the speaker is the service's own]
     #[arg(long, short)]
     config: Option<PathBuf>,
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// The sound to play (audio source alsa plays the microphone back live).
+    /// The sound to play: a tone unless --audio-source says otherwise.
     #[command(flatten)]
     sound: AudioSourceArgs,
     /// Overrides speaker.backend: alsa, wav or null.
@@ -340,10 +342,20 @@ fn run_record(args: RecordArgs) -> anyhow::Result<()> {
 
 fn run_play(args: PlayArgs) -> anyhow::Result<()> {
     roombell::logging::init();
-    let mut config = match &args.config {
+    let service_config = std::path::Path::new("/etc/roombell/roombell.toml");
+    let config_file = args
+        .config
+        .as_deref()
+        .or_else(|| service_config.exists().then_some(service_config));
+    let mut config = match config_file {
         Some(path) => roombell::device::config::load_daemon_config(Some(path))?,
         None => roombell::device::config::DaemonConfig::default(),
     };
+    // A tone unless asked otherwise: the configured microphone played live next to the
+    // speaker would howl.
+    if args.sound.audio_source.is_none() {
+        config.audio.backend = "tone".into();
+    }
     args.sound.apply(&mut config.audio);
     if let Some(backend) = args.speaker {
         config.speaker.backend = backend;
