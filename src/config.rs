@@ -61,6 +61,10 @@ pub struct RoomConfig {
     pub messages_per_second: f64,
     /// Messages over the rate, in a row, after which the connection is closed.
     pub close_after_refused: u32,
+    /// Open WebSocket connections from one IP address (0 = no limit).
+    pub max_connections_per_ip: u32,
+    /// Open WebSocket connections in all (0 = no limit).
+    pub max_connections: u32,
 }
 
 impl RoomConfig {
@@ -81,6 +85,8 @@ impl RoomConfig {
                 per_second: self.messages_per_second,
             },
             close_after_refused: self.close_after_refused,
+            connections_per_ip: self.max_connections_per_ip,
+            connections: self.max_connections,
         }
     }
 
@@ -144,6 +150,10 @@ impl Default for RoomConfig {
             message_burst: 400,
             messages_per_second: 100.0,
             close_after_refused: 100,
+            // A connection that heartbeats but never joins is kept: these bound what one
+            // address, and everyone together, can hold open. A load test opens 50 at once.
+            max_connections_per_ip: 100,
+            max_connections: 10_000,
         }
     }
 }
@@ -431,6 +441,12 @@ mod tests {
         let config = load_room_config(Some(file.path())).expect("valid");
         assert!(config.tls_enabled());
         assert_eq!(config.limits().joins_per_ip.burst, 5);
+        assert_eq!(config.limits().connections_per_ip, 100);
+        let file = write(&format!(
+            "{base}max_connections_per_ip = 0\nmax_connections = 7\n"
+        ));
+        let limits = load_room_config(Some(file.path())).expect("valid").limits();
+        assert_eq!((limits.connections_per_ip, limits.connections), (0, 7));
         let file = write(&format!("{base}messages_per_second = 0\n"));
         let err = load_room_config(Some(file.path())).expect_err("zero rate");
         assert!(

@@ -601,7 +601,9 @@ fn outage_30_s(case: &str, cut: &[&str], restore: &[&str]) {
         "the doorbell never published\n{}",
         device.log()
     );
-    let probe = lab.probe("watch", 75, &[]);
+    // 8 s of call, the 30 s outage, then 17 s to see media back (the goal is 5 s; later than
+    // 17 s counts as never).
+    let probe = lab.probe("watch", 55, &[]);
     std::thread::sleep(Duration::from_secs(8));
     let down_at = unix_ms();
     lab.script(cut);

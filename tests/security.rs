@@ -492,6 +492,55 @@ async fn a_message_flood_gets_one_typed_error_then_the_connection_is_closed() {
     server.stop();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_per_address_are_capped_and_freed_when_they_close() {
+    let server = RoomServerThread::spawn(RoomConfig {
+        max_connections_per_ip: 3,
+        ..room_config()
+    })
+    .expect("room server starts");
+    // Three sockets that heartbeat but never join: each would otherwise be kept forever.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(raw_socket(&server.ws_url()).await);
+    }
+    // The fourth upgrade is refused with 429 and the reason, before any WebSocket exists.
+    match tokio_tungstenite::connect_async(server.ws_url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                .into_owned();
+            assert!(body.contains("room.max_connections_per_ip = 3"), "{body}");
+        }
+        Ok(_) => panic!("a fourth connection from one address was accepted"),
+        Err(other) => panic!("refused, but not with 429: {other}"),
+    }
+    // Closing one frees its place (the server notices the close, then counts it out).
+    let mut closing = idle.pop().expect("three sockets");
+    closing.close(None).await.expect("close");
+    drop(closing);
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let Ok((socket, _)) = tokio_tungstenite::connect_async(server.ws_url()).await {
+            reopened = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut reopened = reopened.expect("a place freed by a closed connection is given again");
+    // The ones still open work: a heartbeat is answered.
+    let heartbeat = serde_json::json!({"type": "heartbeat", "id": 1}).to_string();
+    reopened
+        .send(Message::Text(heartbeat))
+        .await
+        .expect("heartbeat sent");
+    let answer = tokio::time::timeout(Duration::from_secs(5), reopened.next())
+        .await
+        .expect("an answer in time");
+    assert!(matches!(answer, Some(Ok(Message::Text(_)))), "{answer:?}");
+    server.stop();
+}
+
 fn write_device_config(dir: &Path, url: &str, extra_lines: &str, mode: u32) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("roombell.toml");

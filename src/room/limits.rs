@@ -1,6 +1,7 @@
-//! Rate limits for a server that faces the internet: joins per IP address and per userId, and
-//! signaling messages per connection. Pure token buckets with the clock passed in, so every
-//! rule is tested without sockets or sleeping.
+//! Limits for a server that faces the internet: joins per IP address and per userId,
+//! signaling messages per connection, and open connections per IP address and in all. Pure
+//! token buckets and counters with the clock passed in, so every rule is tested without sockets
+//! or sleeping.
 
 use crate::protocol::{code, extra, SignalError};
 use std::collections::HashMap;
@@ -116,6 +117,10 @@ pub struct LimitsConfig {
     pub messages_per_connection: Rate,
     /// Messages refused in a row (after the typed error) before the connection is closed.
     pub close_after_refused: u32,
+    /// Open WebSocket connections from one IP address; 0 = no limit.
+    pub connections_per_ip: u32,
+    /// Open WebSocket connections in all; 0 = no limit.
+    pub connections: u32,
 }
 
 /// Most keys (addresses, userIds) remembered per limiter.
@@ -226,6 +231,77 @@ impl MessageGate {
     }
 }
 
+/// Why a new connection was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionRefused {
+    #[error("too many open connections from {ip} (room.max_connections_per_ip = {limit})")]
+    PerIp { ip: IpAddr, limit: u32 },
+    #[error("too many open connections (room.max_connections = {limit})")]
+    Total { limit: u32 },
+}
+
+/// Open connections. Heartbeats keep a connection that never joins alive, so without a cap
+/// one address could hold any number of sockets and their memory. A connection is counted
+/// from `open` until its `close`; an address with none open is forgotten.
+#[derive(Debug)]
+pub struct ConnectionLimiter {
+    per_ip: HashMap<IpAddr, u32>,
+    total: u32,
+    max_per_ip: u32,
+    max_total: u32,
+}
+
+impl ConnectionLimiter {
+    pub fn new(config: &LimitsConfig) -> Self {
+        ConnectionLimiter {
+            per_ip: HashMap::new(),
+            total: 0,
+            max_per_ip: config.connections_per_ip,
+            max_total: config.connections,
+        }
+    }
+
+    /// Counts a new connection from `ip` (unknown for a socket without a peer address), or
+    /// says why it may not open.
+    pub fn open(&mut self, ip: Option<IpAddr>) -> Result<(), ConnectionRefused> {
+        if self.max_total > 0 && self.total >= self.max_total {
+            return Err(ConnectionRefused::Total {
+                limit: self.max_total,
+            });
+        }
+        if let Some(ip) = ip {
+            let open = self.per_ip.entry(ip).or_insert(0);
+            if self.max_per_ip > 0 && *open >= self.max_per_ip {
+                return Err(ConnectionRefused::PerIp {
+                    ip,
+                    limit: self.max_per_ip,
+                });
+            }
+            *open += 1;
+        }
+        self.total += 1;
+        Ok(())
+    }
+
+    /// A connection `open` admitted has ended.
+    pub fn close(&mut self, ip: Option<IpAddr>) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(ip) = ip {
+            if let Some(open) = self.per_ip.get_mut(&ip) {
+                *open = open.saturating_sub(1);
+                if *open == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
+        }
+    }
+
+    /// Open connections, in all and the number of addresses they come from.
+    pub fn counts(&self) -> (u32, usize) {
+        (self.total, self.per_ip.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,7 +316,62 @@ mod tests {
             joins_per_user: rate(2, 0.5),
             messages_per_connection: rate(4, 2.0),
             close_after_refused: 3,
+            connections_per_ip: 2,
+            connections: 3,
         }
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_in_all_and_freed_on_close() {
+        let mut limiter = ConnectionLimiter::new(&limits());
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        assert_eq!(limiter.open(Some(a)), Ok(()));
+        assert_eq!(limiter.open(Some(a)), Ok(()));
+        assert_eq!(
+            limiter.open(Some(a)),
+            Err(ConnectionRefused::PerIp { ip: a, limit: 2 })
+        );
+        // Another address still gets in, up to the total.
+        assert_eq!(limiter.open(Some(b)), Ok(()));
+        assert_eq!(limiter.counts(), (3, 2));
+        assert_eq!(
+            limiter.open(Some(b)),
+            Err(ConnectionRefused::Total { limit: 3 })
+        );
+        assert_eq!(
+            limiter.open(None),
+            Err(ConnectionRefused::Total { limit: 3 })
+        );
+        // A closed connection frees its place; an address with none open is forgotten.
+        limiter.close(Some(b));
+        assert_eq!(limiter.counts(), (2, 1));
+        assert_eq!(limiter.open(Some(b)), Ok(()));
+        limiter.close(Some(a));
+        assert_eq!(limiter.open(Some(a)), Ok(()));
+        for ip in [a, a, b] {
+            limiter.close(Some(ip));
+        }
+        assert_eq!(limiter.counts(), (0, 0));
+        // A close too many never underflows.
+        limiter.close(Some(a));
+        assert_eq!(limiter.counts(), (0, 0));
+        let error = ConnectionRefused::PerIp { ip: a, limit: 2 }.to_string();
+        assert!(error.contains("room.max_connections_per_ip = 2"), "{error}");
+    }
+
+    #[test]
+    fn zero_means_no_connection_limit() {
+        let mut limiter = ConnectionLimiter::new(&LimitsConfig {
+            connections_per_ip: 0,
+            connections: 0,
+            ..limits()
+        });
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        for _ in 0..1000 {
+            assert_eq!(limiter.open(Some(a)), Ok(()));
+        }
+        assert_eq!(limiter.counts(), (1000, 1));
     }
 
     #[test]

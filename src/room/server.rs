@@ -2,7 +2,7 @@
 
 use super::auth::UserSigAuthenticator;
 use super::hub::{Connect, Disconnect, GetStats, HubStats, Incoming, Outbound, RoomHub};
-use super::limits::{JoinLimiter, LimitsConfig, MessageGate, MessageVerdict};
+use super::limits::{ConnectionLimiter, JoinLimiter, LimitsConfig, MessageGate, MessageVerdict};
 use super::registry::{RegistryPolicy, RoomRegistry};
 use super::sfu::MediaRuntime;
 use crate::config::RoomConfig;
@@ -10,8 +10,8 @@ use crate::rtc_peer::PeerOptions;
 use actix::prelude::*;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actix_ws::AggregatedMessage;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -88,10 +88,14 @@ impl RoomServer {
             })
         });
         let hub_for_http = hub.clone();
+        let connections = web::Data::new(OpenConnections(Arc::new(Mutex::new(
+            ConnectionLimiter::new(&limits),
+        ))));
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(web::Data::new(hub_for_http.clone()))
                 .app_data(web::Data::new(limits))
+                .app_data(connections.clone())
                 .route("/ws", web::get().to(ws_session))
                 .route("/healthz", web::get().to(healthz))
                 .route("/debug/metrics", web::get().to(debug_metrics));
@@ -209,14 +213,57 @@ async fn debug_metrics(req: HttpRequest, hub: web::Data<Addr<RoomHub>>) -> HttpR
     }
 }
 
+/// The open-connection counts every HTTP worker shares.
+struct OpenConnections(Arc<Mutex<ConnectionLimiter>>);
+
+/// One admitted connection's place in [`OpenConnections`], given back when dropped.
+struct ConnectionSlot {
+    limiter: Arc<Mutex<ConnectionLimiter>>,
+    ip: Option<IpAddr>,
+}
+
+impl ConnectionSlot {
+    fn take(
+        connections: &OpenConnections,
+        ip: Option<IpAddr>,
+    ) -> Result<Self, super::limits::ConnectionRefused> {
+        lock_connections(&connections.0).open(ip)?;
+        Ok(ConnectionSlot {
+            limiter: connections.0.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        lock_connections(&self.limiter).close(self.ip);
+    }
+}
+
+fn lock_connections(
+    limiter: &Mutex<ConnectionLimiter>,
+) -> std::sync::MutexGuard<'_, ConnectionLimiter> {
+    // Counters only: a panic elsewhere cannot leave them half-updated.
+    limiter.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn ws_session(
     req: HttpRequest,
     body: web::Payload,
     hub: web::Data<Addr<RoomHub>>,
     limits: web::Data<LimitsConfig>,
+    connections: web::Data<OpenConnections>,
 ) -> Result<HttpResponse, actix_web::Error> {
     // The socket's own peer: a forwarded-for header is whatever the client wants it to be.
     let peer_ip = req.peer_addr().map(|addr| addr.ip());
+    let slot = match ConnectionSlot::take(&connections, peer_ip) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            tracing::info!(ip = ?peer_ip, "{refused}");
+            return Ok(HttpResponse::TooManyRequests().body(refused.to_string()));
+        }
+    };
     let (response, mut session, stream) = actix_ws::handle(&req, body)?;
     let mut stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
@@ -225,6 +272,8 @@ async fn ws_session(
     let hub = hub.get_ref().clone();
     let mut gate = MessageGate::new(limits.get_ref(), Instant::now());
     actix_rt::spawn(async move {
+        // Counted as open until this task ends, however it ends.
+        let _slot = slot;
         let (outbox, mut outgoing) = mpsc::unbounded_channel();
         let Ok(conn) = hub.send(Connect { outbox, peer_ip }).await else {
             let _ = session.close(None).await;
