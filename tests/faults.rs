@@ -1032,8 +1032,15 @@ fn netns_speaker_stalls_then_recovers() {
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
     let stalls = count("speaker stalled; playing on");
     let xruns = count("ALSA playback underrun; recovering");
+    // `systemctl status` shows the speaker's trouble too.
+    let speaker_status = notify
+        .statuses()
+        .into_iter()
+        .map(|(_, status)| status)
+        .rfind(|status| status.contains("; speaker: "));
     let results = json!({
         "case": "speaker_stall",
+        "last_status_naming_the_speaker": speaker_status,
         "storm": { "pauses": 15, "pause_ms": 300, "every_ms": 600 },
         "speaker_stalls_logged": stalls,
         "alsa_xruns_logged": xruns,
@@ -1048,6 +1055,12 @@ fn netns_speaker_stalls_then_recovers() {
     write_results("speaker_stall", &results);
     keep_log("speaker_stall", "device", &device);
     assert!(stalls >= 5, "the stalls went unnoticed\n{log}");
+    assert!(
+        speaker_status
+            .as_deref()
+            .is_some_and(|status| status.contains(&format!("{stalls} stalls over 100 ms"))),
+        "STATUS does not count the speaker's {stalls} stalls: {speaker_status:?}"
+    );
     assert!(
         tail_ms >= 2000.0,
         "the speaker stopped after the storm\n{log}"

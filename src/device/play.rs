@@ -3,7 +3,7 @@
 //! with the ALSA microphone, the whole intercom path) without a room. The counterpart of
 //! `roombell record`, which checks the camera and the microphone.
 
-use super::playback::{play_mixer, SpeakerCounters};
+use super::playback::{play_mixer, SpeakerHealth};
 use super::playout::{PlayoutMixer, PlayoutStats};
 use crate::media::codec_error::CodecError;
 use crate::media::frame::FRAME_SAMPLES;
@@ -52,9 +52,12 @@ pub struct PlayReport {
     /// 20 ms frames read from the source (each one Opus packet).
     pub packets_sent: u64,
     pub playout: PlayoutStats,
-    pub speaker_counters: SpeakerCounters,
+    /// 20 ms frames written to the speaker (silence included).
+    pub frames_written: u64,
     /// Underruns the sink recovered from (ALSA's xruns).
     pub xruns: u64,
+    /// Speaker writes that blocked over 100 ms.
+    pub stalls: u64,
 }
 
 impl fmt::Display for PlayReport {
@@ -76,7 +79,7 @@ impl fmt::Display for PlayReport {
         write!(
             f,
             "  speaker: {} frames written, {} xruns recovered, {} stalls over 100 ms",
-            self.speaker_counters.frames_written, self.xruns, self.speaker_counters.stalls
+            self.frames_written, self.xruns, self.stalls
         )
     }
 }
@@ -99,14 +102,15 @@ pub fn play(
 
     let mixer = Arc::new(Mutex::new(PlayoutMixer::default()));
     let stop = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(SpeakerHealth::default());
     let speaker_thread = {
-        let (mixer, stop) = (mixer.clone(), stop.clone());
+        let (mixer, stop, health) = (mixer.clone(), stop.clone(), health.clone());
         std::thread::Builder::new()
             .name("roombell-speaker".into())
             .spawn(move || {
-                let played = play_mixer(sink.as_mut(), &mixer, &stop);
+                let played = play_mixer(sink.as_mut(), &mixer, &stop, &health);
                 let finished = sink.finish();
-                played.and_then(|counters| finished.map(|()| (counters, sink.xruns())))
+                played.and(finished)
             })
             .map_err(PlayError::Thread)?
     };
@@ -140,7 +144,7 @@ pub fn play(
     stop.store(true, Ordering::Relaxed);
     let speaker_result = speaker_thread.join();
     fed?;
-    let (speaker_counters, xruns) = speaker_result
+    speaker_result
         .map_err(|_| PlayError::SpeakerPanicked)?
         .map_err(PlayError::Speaker)?;
     let playout = mixer.lock().unwrap_or_else(|e| e.into_inner()).stats();
@@ -151,8 +155,9 @@ pub fn play(
         wall_seconds: started.elapsed().as_secs_f64(),
         packets_sent: sent,
         playout,
-        speaker_counters,
-        xruns,
+        frames_written: health.frames_written(),
+        xruns: health.xruns(),
+        stalls: health.stalls(),
     })
 }
 

@@ -6,8 +6,10 @@ use super::playout::{PlayoutMixer, PlayoutStats};
 use super::supervisor::Supervisor;
 use crate::media::source::{AudioSink, SourceError};
 use actix::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+#[cfg(test)]
+use std::time::Duration;
 use std::time::Instant;
 
 /// A speaker write that blocks this long (five 20 ms periods) is a stall worth logging.
@@ -18,6 +20,7 @@ pub struct Playback {
     supervisor: Addr<Supervisor>,
     /// Tells the current speaker thread to end (a new speaker gets a new flag).
     stop: Arc<AtomicBool>,
+    health: Arc<SpeakerHealth>,
 }
 
 fn lock(mixer: &Mutex<PlayoutMixer>) -> MutexGuard<'_, PlayoutMixer> {
@@ -26,12 +29,14 @@ fn lock(mixer: &Mutex<PlayoutMixer>) -> MutexGuard<'_, PlayoutMixer> {
 }
 
 impl Playback {
-    /// Playback without a speaker yet; `StartSpeaker` gives it one.
-    pub fn new(supervisor: Addr<Supervisor>) -> Self {
+    /// Playback without a speaker yet; `StartSpeaker` gives it one. Every speaker it is given
+    /// counts into `health`.
+    pub fn new(supervisor: Addr<Supervisor>, health: Arc<SpeakerHealth>) -> Self {
         Playback {
             mixer: Arc::new(Mutex::new(PlayoutMixer::default())),
             supervisor,
             stop: Arc::new(AtomicBool::new(false)),
+            health,
         }
     }
 
@@ -46,43 +51,83 @@ pub fn playout_stats(mixer: &Mutex<PlayoutMixer>) -> PlayoutStats {
     lock(mixer).stats()
 }
 
-/// What a speaker thread did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SpeakerCounters {
-    /// 20 ms frames written to the sink.
-    pub frames_written: u64,
+/// How the speaker has fared since the device started, across reopened sinks: written by the
+/// speaker thread, read by the supervisor for the status line and by `roombell play`.
+#[derive(Debug, Default)]
+pub struct SpeakerHealth {
+    frames_written: AtomicU64,
+    xruns: AtomicU64,
+    stalls: AtomicU64,
+}
+
+impl SpeakerHealth {
+    /// 20 ms frames written to a sink.
+    pub fn frames_written(&self) -> u64 {
+        self.frames_written.load(Ordering::Relaxed)
+    }
+
+    /// Underruns the sinks recovered from (ALSA's xruns).
+    pub fn xruns(&self) -> u64 {
+        self.xruns.load(Ordering::Relaxed)
+    }
+
     /// Writes that blocked longer than [`SPEAKER_STALL`].
-    pub stalls: u64,
+    pub fn stalls(&self) -> u64 {
+        self.stalls.load(Ordering::Relaxed)
+    }
+
+    /// For the status line: `None` while the speaker has had no trouble.
+    pub fn trouble(&self) -> Option<String> {
+        let (xruns, stalls) = (self.xruns(), self.stalls());
+        (xruns > 0 || stalls > 0).then(|| {
+            format!(
+                "{xruns} underrun{} recovered, {stalls} stall{} over {} ms",
+                if xruns == 1 { "" } else { "s" },
+                if stalls == 1 { "" } else { "s" },
+                SPEAKER_STALL.as_millis()
+            )
+        })
+    }
 }
 
 /// Plays the mixer into `sink`, one 20 ms frame per write (the sink's blocking sets the pace),
-/// until `stop` is set. Used by the `Playback` actor's speaker thread and by `roombell play`.
-/// An error is the sink failing for good (unplugged, gone); underruns are recovered inside it.
+/// until `stop` is set, counting into `health`. Used by the `Playback` actor's speaker thread
+/// and by `roombell play`. An error is the sink failing for good (unplugged, gone); underruns
+/// are recovered inside it.
 pub fn play_mixer(
     sink: &mut dyn AudioSink,
     mixer: &Mutex<PlayoutMixer>,
     stop: &AtomicBool,
-) -> Result<SpeakerCounters, SourceError> {
-    let mut counters = SpeakerCounters::default();
+    health: &SpeakerHealth,
+) -> Result<(), SourceError> {
+    // A sink counts its own xruns from 0; the health counts every sink's.
+    let mut sink_xruns = sink.xruns();
     while !stop.load(Ordering::Relaxed) {
         let frame = lock(mixer).next_frame(Instant::now());
         let writing = Instant::now();
         sink.write_frame(&frame)?;
-        counters.frames_written += 1;
+        health.frames_written.fetch_add(1, Ordering::Relaxed);
+        let xruns = sink.xruns();
+        if xruns > sink_xruns {
+            health
+                .xruns
+                .fetch_add(xruns - sink_xruns, Ordering::Relaxed);
+            sink_xruns = xruns;
+        }
         // A write normally blocks about one period; far longer means the sink stalled (ALSA
-        // counts and logs its own xruns as it recovers them).
+        // also logs each xrun as it recovers it).
         let took = writing.elapsed();
         if took > SPEAKER_STALL {
-            counters.stalls += 1;
+            let stalls = health.stalls.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::warn!(
-                stalls = counters.stalls,
+                stalls,
                 took_ms = took.as_millis() as u64,
-                xruns = sink.xruns(),
+                xruns = health.xruns(),
                 "speaker stalled; playing on"
             );
         }
     }
-    Ok(counters)
+    Ok(())
 }
 
 impl Actor for Playback {
@@ -102,12 +147,13 @@ impl Handler<StartSpeaker> for Playback {
         let mut sink = msg.0;
         let mixer = self.mixer.clone();
         let stop = self.stop.clone();
+        let health = self.health.clone();
         let supervisor = self.supervisor.clone();
         tracing::info!(sink = %sink.describe(), "speaker starting");
         let spawned = std::thread::Builder::new()
             .name("roombell-speaker".into())
             .spawn(move || {
-                if let Err(e) = play_mixer(sink.as_mut(), &mixer, &stop) {
+                if let Err(e) = play_mixer(sink.as_mut(), &mixer, &stop, &health) {
                     supervisor.do_send(SourceFailed {
                         kind: SourceKind::Speaker,
                         reason: e.to_string(),
@@ -155,5 +201,64 @@ impl Handler<Shutdown> for Playback {
     /// Ends the speaker thread, which finalises its sink (a WAV file gets its final header).
     fn handle(&mut self, _msg: Shutdown, _ctx: &mut Self::Context) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::frame::AudioFrame;
+
+    /// A sink that underruns on some writes and blocks long on others, then stops the loop.
+    struct TroubledSink {
+        writes: u64,
+        xruns: u64,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl AudioSink for TroubledSink {
+        fn write_frame(&mut self, _frame: &AudioFrame) -> Result<(), SourceError> {
+            self.writes += 1;
+            if self.writes % 3 == 0 {
+                self.xruns += 1;
+            }
+            if self.writes == 4 {
+                std::thread::sleep(SPEAKER_STALL + Duration::from_millis(20));
+            }
+            if self.writes == 10 {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            Ok(())
+        }
+        fn xruns(&self) -> u64 {
+            self.xruns
+        }
+        fn describe(&self) -> String {
+            "troubled".into()
+        }
+    }
+
+    #[test]
+    fn the_speaker_loop_counts_every_sinks_underruns_and_stalls() {
+        let health = SpeakerHealth::default();
+        assert_eq!(health.trouble(), None);
+        let mixer = Mutex::new(PlayoutMixer::default());
+        for _ in 0..2 {
+            // A reopened sink counts its xruns from 0 again; the health keeps the total.
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut sink = TroubledSink {
+                writes: 0,
+                xruns: 0,
+                stop: stop.clone(),
+            };
+            play_mixer(&mut sink, &mixer, &stop, &health).expect("plays");
+        }
+        assert_eq!(health.frames_written(), 20);
+        assert_eq!(health.xruns(), 6);
+        assert_eq!(health.stalls(), 2);
+        assert_eq!(
+            health.trouble().as_deref(),
+            Some("6 underruns recovered, 2 stalls over 100 ms")
+        );
     }
 }

@@ -9,7 +9,7 @@ use super::encoder::{AudioEncoder, EncoderStats, VideoEncoder};
 use super::messages::{DeviceStatus, GetStatus, Shutdown, SourceFailed, SourceKind, StartSpeaker};
 use super::notify::{Expected, Progress, WatchdogJudge};
 use super::peer_link::{LinkStats, PeerLink};
-use super::playback::Playback;
+use super::playback::{Playback, SpeakerHealth};
 use super::session::{RoomSession, StatusHandle};
 use crate::media::frame::VideoFrame;
 use crate::media::latest::LatestSlot;
@@ -45,6 +45,7 @@ pub struct Supervisor {
     session_status: StatusHandle,
     encoder_stats: Arc<EncoderStats>,
     link_stats: Arc<LinkStats>,
+    speaker_health: Arc<SpeakerHealth>,
     problems: Vec<(SourceKind, String)>,
     notifier: Notifier,
     judge: WatchdogJudge,
@@ -103,6 +104,7 @@ impl Supervisor {
             session_status: StatusHandle::default(),
             encoder_stats: Arc::default(),
             link_stats: Arc::default(),
+            speaker_health: Arc::default(),
             problems: Vec::new(),
             notifier: Notifier::default(),
             judge: WatchdogJudge::new(std::time::Instant::now(), Duration::from_secs(3)),
@@ -150,7 +152,7 @@ impl Supervisor {
             tracing::error!("the encoders did not start");
             return;
         };
-        let playback = Playback::new(ctx.address()).start();
+        let playback = Playback::new(ctx.address(), self.speaker_health.clone()).start();
         let session = RoomSession::new(
             self.config.device.clone(),
             self.peer.clone(),
@@ -276,6 +278,9 @@ impl Supervisor {
         };
         for (kind, problem) in &self.problems {
             line.push_str(&format!("; {kind:?}: {problem}"));
+        }
+        if let Some(trouble) = self.speaker_health.trouble() {
+            line.push_str(&format!("; speaker: {trouble}"));
         }
         DeviceStatus {
             in_room: session.in_room,
