@@ -3,7 +3,7 @@
 //! with the ALSA microphone, the whole intercom path) without a room. The counterpart of
 //! `roombell record`, which checks the camera and the microphone.
 
-use super::playback::{play_mixer, SpeakerHealth};
+use super::playback::{lock, play_mixer, playout_stats, SpeakerHealth};
 use super::playout::{PlayoutMixer, PlayoutStats};
 use crate::media::codec_error::CodecError;
 use crate::media::frame::FRAME_SAMPLES;
@@ -122,9 +122,8 @@ pub fn play(
         while sent < packets {
             let frame = input.read_frame().map_err(PlayError::Source)?;
             let payload = encoder.encode(&frame).map_err(PlayError::Encoder)?;
-            let mut mixer = mixer.lock().unwrap_or_else(|e| e.into_inner());
             // Sequence numbers and timestamps as an RTP sender stamps them.
-            mixer.push(
+            lock(&mixer).push(
                 LOCAL_TALKER,
                 sent as u16,
                 (sent as u32).wrapping_mul(FRAME_SAMPLES as u32),
@@ -147,7 +146,7 @@ pub fn play(
     speaker_result
         .map_err(|_| PlayError::SpeakerPanicked)?
         .map_err(PlayError::Speaker)?;
-    let playout = mixer.lock().unwrap_or_else(|e| e.into_inner()).stats();
+    let playout = playout_stats(&mixer);
     Ok(PlayReport {
         source: source_name,
         speaker: speaker_name,

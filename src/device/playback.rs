@@ -23,7 +23,7 @@ pub struct Playback {
     health: Arc<SpeakerHealth>,
 }
 
-fn lock(mixer: &Mutex<PlayoutMixer>) -> MutexGuard<'_, PlayoutMixer> {
+pub(crate) fn lock(mixer: &Mutex<PlayoutMixer>) -> MutexGuard<'_, PlayoutMixer> {
     // The mixer holds no invariant a panic elsewhere could break halfway.
     mixer.lock().unwrap_or_else(|e| e.into_inner())
 }
