@@ -750,7 +750,10 @@ fn netns_camera_fails_mid_call() {
         "the doorbell never published\n{}",
         device.log()
     );
-    let probe = lab.probe("watch", 40, &[]);
+    // 8 s of call, 15 s without a camera, then room for the retry that finds it whole: five
+    // delays of 0.5-8 s (+20 % jitter) have passed by then and the sixth may be 19 s, so the
+    // next open can come ~23 s after the file returns (seen: 18 s; a 40 s probe missed it).
+    let probe = lab.probe("watch", 55, &[]);
     std::thread::sleep(Duration::from_secs(8));
     // The camera stops mid-frame: the file the device has open is cut, in place, to its
     // header and half a frame, so the read in progress fails and every reopen finds no whole
